@@ -1,0 +1,163 @@
+// Package conf holds the service's settings: the typed configuration with its
+// defaults and validation, and the per-instance configuration that selects a
+// DRACOON account and target rooms for each instance domain.
+package conf
+
+import (
+	"time"
+
+	"github.com/recording-storage/recording-storage/messages"
+)
+
+// Defaults for zero values in Config.
+const (
+	DefaultLogLevel            = "info"
+	DefaultLogFormat           = "auto"
+	DefaultInstanceSource      = "file"
+	DefaultInstanceFile        = "conf/instances.yaml"
+	DefaultConfiguratorTTL     = 5 * time.Minute
+	DefaultConfiguratorTimeout = 10 * time.Second
+	DefaultWorkers             = 1
+	DefaultTransferWorkers     = 2
+	DefaultChunkSize           = 20 << 20 // 20 MiB, as the original service
+	MinChunkSize               = 5 << 20  // S3 multipart minimum part size
+	MaxChunkSize               = 512 << 20
+	DefaultTransferParallel    = 4
+	DefaultDracoonTimeout      = 30 * time.Second
+	DefaultDracoonRetries      = 5
+	DefaultSharerInterval      = time.Hour
+	MinSharerInterval          = time.Minute
+	DefaultHTTPListen          = "127.0.0.1:8080"
+	DefaultAWSRegion           = "us-east-1"
+	DefaultSQSProtocol         = "json"
+	DefaultVisibilityTimeout   = 15 * time.Minute
+	DefaultMaxDeliveries       = 5
+)
+
+// Config is the whole service configuration. Default returns it filled with
+// the DefaultX constants; the YAML file and then the environment (see EnvName)
+// override single fields, and Validate checks the result.
+type Config struct {
+	Logger    Logger    `yaml:"logger"`
+	Instances Instances `yaml:"instances"`
+	Stages    Stages    `yaml:"stages"`
+	S3        S3        `yaml:"s3"`
+	Dracoon   Dracoon   `yaml:"dracoon"`
+	Sharer    Sharer    `yaml:"sharer"`
+	HTTP      HTTP      `yaml:"http"`
+	AWS       AWS       `yaml:"aws"`
+}
+
+// Logger configures the structured log.
+type Logger struct {
+	Level  string `yaml:"level"`  // panic, fatal, error, warn, info, debug, trace
+	Format string `yaml:"format"` // json, text, or auto (text on a terminal, json otherwise)
+}
+
+// Instances says where instance configurations come from.
+type Instances struct {
+	Source string `yaml:"source"` // "file" or "configurator"
+	File   string `yaml:"file"`   // YAML or JSON map of instance domain to Instance, for source "file"
+	// Configurator is the HTTP service that serves GET {url}/instances/{domain}.
+	Configurator Configurator `yaml:"configurator"`
+}
+
+// Configurator is the HTTP configurator client's settings.
+type Configurator struct {
+	URL      string        `yaml:"url"`
+	Token    Secret        `yaml:"token"`     // optional bearer token
+	CacheTTL time.Duration `yaml:"cache_ttl"` // how long a fetched configuration is reused; errors are never cached
+	Timeout  time.Duration `yaml:"timeout"`   // per request
+}
+
+// Stages configures each pipeline stage.
+type Stages struct {
+	Parse    Stage `yaml:"parse"`
+	Resolve  Stage `yaml:"resolve"`
+	Rooms    Stage `yaml:"rooms"`
+	Transfer Stage `yaml:"transfer"`
+	Share    Stage `yaml:"share"`
+	// Poison is the topic that failed messages go to, with the reason.
+	Poison string `yaml:"poison"`
+	// VisibilityTimeout is how long a received message stays hidden from other
+	// consumers; it must outlast the longest handler run.
+	VisibilityTimeout time.Duration `yaml:"visibility_timeout"`
+	// MaxDeliveries is how often a message is tried before it goes to the poison queue.
+	MaxDeliveries int `yaml:"max_deliveries"`
+}
+
+// Stage is one stage's queue and its concurrency.
+type Stage struct {
+	Workers int    `yaml:"workers"` // messages handled at once
+	Topic   string `yaml:"topic"`   // the topic this stage consumes
+}
+
+// S3 configures how recordings are read from S3.
+type S3 struct {
+	ChunkSize           ByteSize `yaml:"chunk_size"`            // bytes per ranged read and per upload part, a multiple of 16
+	RemoveAfterTransfer bool     `yaml:"remove_after_transfer"` // delete the object once every target is complete
+	Parallel            int      `yaml:"parallel"`              // chunks in flight per file (download, encrypt, upload)
+}
+
+// Dracoon holds DRACOON client defaults. Accounts and rooms are per instance.
+type Dracoon struct {
+	Timeout time.Duration `yaml:"timeout"` // per request, without the body transfer
+	Retries int           `yaml:"retries"` // attempts after the first for requests safe to repeat
+}
+
+// Sharer configures the periodic distribution of missing file keys.
+type Sharer struct {
+	Interval time.Duration `yaml:"interval"` // at least one minute
+}
+
+// HTTP configures the health and metrics endpoint.
+type HTTP struct {
+	Listen string `yaml:"listen"` // host:port
+}
+
+// AWS configures the AWS clients. Endpoints are for local emulators; empty
+// means the AWS default.
+type AWS struct {
+	Region          string       `yaml:"region"`
+	AccountID       string       `yaml:"account_id"` // for SNS topic ARNs
+	AccessKeyID     string       `yaml:"access_key_id"`
+	SecretAccessKey Secret       `yaml:"secret_access_key"`
+	Endpoints       AWSEndpoints `yaml:"endpoints"`
+	SQSProtocol     string       `yaml:"sqs_protocol"`  // "json" (AWS) or "query" (emulators such as goaws)
+	S3PathStyle     bool         `yaml:"s3_path_style"` // path-style S3 addressing, for emulators
+}
+
+// AWSEndpoints overrides the service endpoints.
+type AWSEndpoints struct {
+	S3  string `yaml:"s3"`
+	SQS string `yaml:"sqs"`
+	SNS string `yaml:"sns"`
+}
+
+// Default returns the configuration with every default applied.
+func Default() Config {
+	stage := func(topic string, workers int) Stage { return Stage{Workers: workers, Topic: topic} }
+	return Config{
+		Logger: Logger{Level: DefaultLogLevel, Format: DefaultLogFormat},
+		Instances: Instances{
+			Source:       DefaultInstanceSource,
+			File:         DefaultInstanceFile,
+			Configurator: Configurator{CacheTTL: DefaultConfiguratorTTL, Timeout: DefaultConfiguratorTimeout},
+		},
+		Stages: Stages{
+			Parse:             stage(messages.TopicJobs, DefaultWorkers),
+			Resolve:           stage(messages.TopicParsed, DefaultWorkers),
+			Rooms:             stage(messages.TopicResolved, DefaultWorkers),
+			Transfer:          stage(messages.TopicRoomsReady, DefaultTransferWorkers),
+			Share:             stage(messages.TopicShare, DefaultWorkers),
+			Poison:            messages.TopicPoison,
+			VisibilityTimeout: DefaultVisibilityTimeout,
+			MaxDeliveries:     DefaultMaxDeliveries,
+		},
+		S3:      S3{ChunkSize: DefaultChunkSize, RemoveAfterTransfer: true, Parallel: DefaultTransferParallel},
+		Dracoon: Dracoon{Timeout: DefaultDracoonTimeout, Retries: DefaultDracoonRetries},
+		Sharer:  Sharer{Interval: DefaultSharerInterval},
+		HTTP:    HTTP{Listen: DefaultHTTPListen},
+		AWS:     AWS{Region: DefaultAWSRegion, SQSProtocol: DefaultSQSProtocol},
+	}
+}

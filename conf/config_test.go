@@ -1,0 +1,186 @@
+package conf_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/recording-storage/recording-storage/conf"
+)
+
+func noEnv(string) (string, bool) { return "", false }
+
+func envMap(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestDefaultFileMatchesDefaults(t *testing.T) {
+	t.Parallel()
+	cfg, err := conf.Load("recording-storage.yaml", noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := conf.Default(); !reflect.DeepEqual(cfg, want) {
+		t.Errorf("recording-storage.yaml and conf.Default() differ:\nfile:    %+v\ndefault: %+v", cfg, want)
+	}
+	if err := conf.Default().Validate(); err != nil {
+		t.Errorf("defaults do not validate: %v", err)
+	}
+}
+
+func TestLoad_env_overrides(t *testing.T) {
+	t.Parallel()
+	cfg, err := conf.Load("", envMap(map[string]string{
+		"RS_STAGES_TRANSFER_WORKERS":    "7",
+		"RS_S3_CHUNK_SIZE":              "8MiB",
+		"RS_S3_REMOVE_AFTER_TRANSFER":   "false",
+		"RS_SHARER_INTERVAL":            "2m",
+		"RS_AWS_ENDPOINTS_SQS":          "http://127.0.0.1:4100",
+		"RS_AWS_SQS_PROTOCOL":           "query",
+		"RS_AWS_ACCESS_KEY_ID":          "id",
+		"RS_AWS_SECRET_ACCESS_KEY":      "very-secret",
+		"RS_INSTANCES_CONFIGURATOR_URL": "https://configurator.example",
+		"RS_INSTANCES_SOURCE":           "configurator",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Stages.Transfer.Workers != 7 || cfg.S3.ChunkSize != 8<<20 || cfg.S3.RemoveAfterTransfer ||
+		cfg.Sharer.Interval != 2*time.Minute || cfg.AWS.Endpoints.SQS != "http://127.0.0.1:4100" ||
+		cfg.AWS.SQSProtocol != "query" || cfg.AWS.SecretAccessKey.Reveal() != "very-secret" ||
+		cfg.Instances.Source != "configurator" {
+		t.Errorf("overrides not applied: %+v", cfg)
+	}
+}
+
+func TestLoad_file_then_env(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, []byte("stages:\n  parse:\n    workers: 3\n  rooms:\n    workers: 4\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := conf.Load("", envMap(map[string]string{"RS_CONFIG": path, "RS_STAGES_ROOMS_WORKERS": "5"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Stages.Parse.Workers != 3 || cfg.Stages.Rooms.Workers != 5 || cfg.Stages.Transfer.Workers != conf.DefaultTransferWorkers {
+		t.Errorf("stages = %+v", cfg.Stages)
+	}
+}
+
+func TestLoad_rejects(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		file string
+		env  map[string]string
+		want []string
+	}{
+		{name: "zero_workers", env: map[string]string{"RS_STAGES_TRANSFER_WORKERS": "0"}, want: []string{"stages.transfer.workers must be >= 1 and <= 1000, got 0"}},
+		{name: "not_an_integer", env: map[string]string{"RS_STAGES_PARSE_WORKERS": "many"}, want: []string{`RS_STAGES_PARSE_WORKERS (stages.parse.workers): "many" is not an integer`}},
+		{name: "bad_duration", env: map[string]string{"RS_SHARER_INTERVAL": "hourly"}, want: []string{`RS_SHARER_INTERVAL (sharer.interval): "hourly" is not a duration`}},
+		{name: "sharer_interval_too_short", env: map[string]string{"RS_SHARER_INTERVAL": "30s"}, want: []string{"sharer.interval must be >= 1m0s, got 30s"}},
+		{name: "chunk_too_small", env: map[string]string{"RS_S3_CHUNK_SIZE": "1MiB"}, want: []string{"s3.chunk_size must be between 5MiB and 512MiB, got 1MiB"}},
+		{name: "chunk_not_aligned", env: map[string]string{"RS_S3_CHUNK_SIZE": "5242881"}, want: []string{"s3.chunk_size must be a multiple of 16"}},
+		{name: "bad_size", env: map[string]string{"RS_S3_CHUNK_SIZE": "big"}, want: []string{`"big" is not a size`}},
+		{name: "bad_bool", env: map[string]string{"RS_S3_REMOVE_AFTER_TRANSFER": "yes please"}, want: []string{"is not a boolean"}},
+		{name: "sqs_protocol", env: map[string]string{"RS_AWS_SQS_PROTOCOL": "xml"}, want: []string{`aws.sqs_protocol must be one of ["json" "query"], got "xml"`}},
+		{name: "log_level", env: map[string]string{"RS_LOGGER_LEVEL": "loud"}, want: []string{`logger.level must be one of`}},
+		{name: "configurator_without_url", env: map[string]string{"RS_INSTANCES_SOURCE": "configurator"}, want: []string{"instances.configurator.url must be set"}},
+		{name: "endpoint_not_url", env: map[string]string{"RS_AWS_ENDPOINTS_S3": "127.0.0.1:7070"}, want: []string{`aws.endpoints.s3 must be an http or https URL, got "127.0.0.1:7070"`}},
+		{name: "key_without_secret", env: map[string]string{"RS_AWS_ACCESS_KEY_ID": "id"}, want: []string{"must be set together"}},
+		{name: "duplicate_topic", env: map[string]string{"RS_STAGES_SHARE_TOPIC": "recording-jobs"}, want: []string{`stages.share.topic must differ from stages.parse.topic, both are "recording-jobs"`}},
+		{name: "bad_topic", env: map[string]string{"RS_STAGES_POISON": "a b"}, want: []string{`stages.poison must be 1 to 80 letters`}},
+		{name: "listen", env: map[string]string{"RS_HTTP_LISTEN": "8080"}, want: []string{`http.listen must be host:port, got "8080"`}},
+		{name: "several_at_once", env: map[string]string{"RS_STAGES_PARSE_WORKERS": "0", "RS_STAGES_MAX_DELIVERIES": "0"}, want: []string{"stages.parse.workers", "stages.max_deliveries must be >= 1, got 0"}},
+		{name: "unknown_key_in_file", file: "stages:\n  transfer:\n    wokers: 2\n", want: []string{"field wokers not found"}},
+		{name: "bad_yaml_type", file: "s3:\n  parallel: lots\n", want: []string{"cannot parse configuration"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := ""
+			if tt.file != "" {
+				path = filepath.Join(t.TempDir(), "c.yaml")
+				if err := os.WriteFile(path, []byte(tt.file), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := conf.Load(path, envMap(tt.env))
+			if err == nil {
+				t.Fatal("Load accepted the configuration")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestEnvName(t *testing.T) {
+	t.Parallel()
+	for path, want := range map[string]string{
+		"stages.transfer.workers": "RS_STAGES_TRANSFER_WORKERS",
+		"aws.endpoints.s3":        "RS_AWS_ENDPOINTS_S3",
+		"s3.chunk_size":           "RS_S3_CHUNK_SIZE",
+	} {
+		if got := conf.EnvName(path); got != want {
+			t.Errorf("EnvName(%q) = %q, want %q", path, got, want)
+		}
+	}
+}
+
+func TestSecretRedaction(t *testing.T) {
+	t.Parallel()
+	const value = "hunter2-very-secret"
+	s := conf.Secret(value)
+	cfg := conf.Default()
+	cfg.AWS.SecretAccessKey = s
+	inst := conf.Instance{Dracoon: conf.DracoonAccount{Password: s, EncryptionPassword: s, ClientSecret: s}}
+	js, _ := json.Marshal(inst)
+	var logged strings.Builder
+	log := logrus.New()
+	log.SetOutput(&logged)
+	log.SetFormatter(&logrus.JSONFormatter{})
+	log.WithField("instance", inst).WithField("secret", s).WithField("config", cfg).Info("x")
+	for name, out := range map[string]string{
+		"%v": fmt.Sprintf("%v", s), "%s": fmt.Sprintf("%s", s), "%q": fmt.Sprintf("%q", s), "%#v": fmt.Sprintf("%#v", s),
+		"%x": fmt.Sprintf("%x", s), "%+v instance": fmt.Sprintf("%+v", inst), "%#v instance": fmt.Sprintf("%#v", inst),
+		"%+v config": fmt.Sprintf("%+v", cfg), "json": string(js), "logrus": logged.String(), "error": fmt.Errorf("x: %v", s).Error(),
+	} {
+		if strings.Contains(out, value) || strings.Contains(out, fmt.Sprintf("%x", value)) {
+			t.Errorf("%s shows the secret: %s", name, out)
+		}
+	}
+	if s.Reveal() != value || s.String() != "[redacted]" || conf.Secret("").String() != "" {
+		t.Errorf("Reveal/String wrong")
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]int64{"20MiB": 20 << 20, "5MB": 5e6, "1048576": 1 << 20, "2 GiB": 2 << 30, "16kib": 16 << 10, "7B": 7} {
+		var b conf.ByteSize
+		if err := b.UnmarshalText([]byte(in)); err != nil || int64(b) != want {
+			t.Errorf("ByteSize(%q) = %d, %v; want %d", in, b, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "1.5MiB", "MiB", "1TiB", "99999999999GiB"} {
+		var b conf.ByteSize
+		if err := b.UnmarshalText([]byte(in)); err == nil {
+			t.Errorf("ByteSize(%q) accepted as %d", in, b)
+		}
+	}
+	if got := conf.ByteSize(20 << 20).String(); got != "20MiB" {
+		t.Errorf("String = %q", got)
+	}
+}

@@ -1,0 +1,141 @@
+package conf
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// queueName matches names that SQS and SNS accept for queues and topics.
+var queueName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
+
+// SQS limits on the visibility timeout.
+const maxVisibilityTimeout = 12 * time.Hour
+
+// Validate checks every value and returns one error per bad value, each
+// naming the field as it is written in the YAML file.
+func (c Config) Validate() error {
+	var v validator
+	if _, err := logrus.ParseLevel(c.Logger.Level); err != nil {
+		v.addf("logger.level must be one of panic, fatal, error, warn, info, debug, trace, got %q", c.Logger.Level)
+	}
+	v.oneOf("logger.format", c.Logger.Format, "json", "text", "auto")
+
+	v.oneOf("instances.source", c.Instances.Source, "file", "configurator")
+	switch c.Instances.Source {
+	case "file":
+		if c.Instances.File == "" {
+			v.addf("instances.file must be set when instances.source is file")
+		}
+	case "configurator":
+		v.url("instances.configurator.url", c.Instances.Configurator.URL, true)
+	}
+	v.min("instances.configurator.cache_ttl", c.Instances.Configurator.CacheTTL, 0)
+	v.min("instances.configurator.timeout", c.Instances.Configurator.Timeout, time.Second)
+
+	topics := map[string]string{}
+	for _, s := range []struct {
+		name  string
+		stage Stage
+	}{{"parse", c.Stages.Parse}, {"resolve", c.Stages.Resolve}, {"rooms", c.Stages.Rooms}, {"transfer", c.Stages.Transfer}, {"share", c.Stages.Share}} {
+		path := "stages." + s.name
+		if s.stage.Workers < 1 || s.stage.Workers > 1000 {
+			v.addf("%s.workers must be >= 1 and <= 1000, got %d", path, s.stage.Workers)
+		}
+		v.topic(path+".topic", s.stage.Topic, topics)
+	}
+	v.topic("stages.poison", c.Stages.Poison, topics)
+	if c.Stages.VisibilityTimeout < time.Minute || c.Stages.VisibilityTimeout > maxVisibilityTimeout {
+		v.addf("stages.visibility_timeout must be between 1m and 12h, got %s", c.Stages.VisibilityTimeout)
+	}
+	if c.Stages.MaxDeliveries < 1 {
+		v.addf("stages.max_deliveries must be >= 1, got %d", c.Stages.MaxDeliveries)
+	}
+
+	switch cs := c.S3.ChunkSize; {
+	case cs < MinChunkSize || cs > MaxChunkSize:
+		v.addf("s3.chunk_size must be between %s and %s, got %s", ByteSize(MinChunkSize), ByteSize(MaxChunkSize), cs)
+	case cs%16 != 0:
+		v.addf("s3.chunk_size must be a multiple of 16 bytes (the AES block), got %d", int64(cs))
+	}
+	if c.S3.Parallel < 1 || c.S3.Parallel > 64 {
+		v.addf("s3.parallel must be >= 1 and <= 64, got %d", c.S3.Parallel)
+	}
+
+	v.min("dracoon.timeout", c.Dracoon.Timeout, time.Second)
+	if c.Dracoon.Retries < 0 || c.Dracoon.Retries > 20 {
+		v.addf("dracoon.retries must be >= 0 and <= 20, got %d", c.Dracoon.Retries)
+	}
+	v.min("sharer.interval", c.Sharer.Interval, MinSharerInterval)
+
+	if _, port, err := net.SplitHostPort(c.HTTP.Listen); err != nil || port == "" {
+		v.addf("http.listen must be host:port, got %q", c.HTTP.Listen)
+	}
+
+	if c.AWS.Region == "" {
+		v.addf("aws.region must be set")
+	}
+	v.oneOf("aws.sqs_protocol", c.AWS.SQSProtocol, "json", "query")
+	if (c.AWS.AccessKeyID == "") != !c.AWS.SecretAccessKey.IsSet() {
+		v.addf("aws.access_key_id and aws.secret_access_key must be set together")
+	}
+	v.url("aws.endpoints.s3", c.AWS.Endpoints.S3, false)
+	v.url("aws.endpoints.sqs", c.AWS.Endpoints.SQS, false)
+	v.url("aws.endpoints.sns", c.AWS.Endpoints.SNS, false)
+	return v.err()
+}
+
+// validator collects one error per bad value.
+type validator struct {
+	errs []error
+}
+
+func (v *validator) addf(format string, args ...any) {
+	v.errs = append(v.errs, fmt.Errorf(format, args...))
+}
+
+func (v *validator) err() error { return errors.Join(v.errs...) }
+
+func (v *validator) oneOf(path, got string, allowed ...string) {
+	for _, a := range allowed {
+		if got == a {
+			return
+		}
+	}
+	v.addf("%s must be one of %q, got %q", path, allowed, got)
+}
+
+func (v *validator) min(path string, got, least time.Duration) {
+	if got < least {
+		v.addf("%s must be >= %s, got %s", path, least, got)
+	}
+}
+
+func (v *validator) url(path, raw string, required bool) {
+	if raw == "" {
+		if required {
+			v.addf("%s must be set", path)
+		}
+		return
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.addf("%s must be an http or https URL, got %q", path, raw)
+	}
+}
+
+func (v *validator) topic(path, name string, seen map[string]string) {
+	if !queueName.MatchString(name) {
+		v.addf("%s must be 1 to 80 letters, digits, '-' or '_', got %q", path, name)
+		return
+	}
+	if other, dup := seen[name]; dup {
+		v.addf("%s must differ from %s, both are %q", path, other, name)
+	}
+	seen[name] = path
+}

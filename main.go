@@ -1,0 +1,71 @@
+// Command recording-storage moves meeting recordings from AWS S3 into encrypted
+// DRACOON rooms, driven by queue messages. Besides the service itself it offers
+// operator tools; run it without arguments for the list.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+// command is one subcommand of the binary. run returns the process exit code.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, stdio stdio) int
+}
+
+// stdio carries the standard streams so that commands can be tested.
+type stdio struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"validate": {"parse and validate one job message, print the normalized job", runValidate},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := dispatch(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr})
+	stop()
+	os.Exit(code)
+}
+
+// dispatch runs the subcommand named by args[0].
+func dispatch(ctx context.Context, args []string, s stdio) int {
+	cmds := commands()
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(s.out, cmds)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	c, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(s.err, "recording-storage: unknown command %q\n", args[0])
+		usage(s.err, cmds)
+		return 2
+	}
+	return c.run(ctx, args[1:], s)
+}
+
+func usage(w io.Writer, cmds map[string]command) {
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintln(w, "usage: recording-storage COMMAND [flags] [args]")
+	fmt.Fprintln(w, "\ncommands:")
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-18s %s\n", n, cmds[n].summary)
+	}
+}

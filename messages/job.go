@@ -1,0 +1,375 @@
+package messages
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	_ "time/tzdata" // meeting.timezone is checked against the IANA database on any host
+)
+
+// MaxJobMessageSize is the largest inbound job message accepted, in bytes.
+// Real messages are about 1 KiB; the bound keeps every message derived from a
+// job far below the 256 KiB SQS limit.
+const MaxJobMessageSize = 64 << 10
+
+// StorageTypeDracoon is the only storage type this service handles.
+const StorageTypeDracoon = "dracoon"
+
+// JobVersion is the version of the Job payload.
+const JobVersion = 1
+
+// Job is a validated and normalized recording job: the inbound message after the
+// parse stage, with expirations turned into dates.
+type Job struct {
+	Version    int       `json:"version"`
+	ID         string    `json:"id"`         // stable for the same recording: instance, meeting, bucket and keys
+	ReceivedAt time.Time `json:"receivedAt"` // the clock that expirations count from
+	Instance   string    `json:"instance"`
+	Source     Source    `json:"source"`
+	Meeting    Meeting   `json:"meeting"`
+	Targets    []Target  `json:"targets"`
+	CustomerID string    `json:"customerId,omitempty"`
+}
+
+// Source says where the recording's files are in S3.
+type Source struct {
+	Bucket string   `json:"bucket"`
+	Keys   []string `json:"keys"`
+}
+
+// Meeting describes the meeting that was recorded.
+type Meeting struct {
+	ID          int64       `json:"id"`
+	Type        MeetingType `json:"type"`
+	User        Person      `json:"user"`
+	Guest       *Person     `json:"guest,omitempty"`
+	Date        time.Time   `json:"date"`
+	Timezone    string      `json:"timezone,omitempty"`
+	Description string      `json:"description,omitempty"`
+}
+
+// MeetingType is the kind of meeting; its ID selects instance targets and its
+// name fills the $meetingType template variable.
+type MeetingType struct {
+	ID       *int64 `json:"id,omitempty"`
+	Name     string `json:"name,omitempty"`
+	Duration int64  `json:"duration,omitempty"` // minutes
+}
+
+// Person is a meeting participant.
+type Person struct {
+	Name  string `json:"name,omitempty"`
+	Email string `json:"email,omitempty"`
+}
+
+// Target is one DRACOON room a recording goes to.
+type Target struct {
+	Path       string     `json:"path"`                 // normalized, relative to the instance's parent room
+	Expiration string     `json:"expiration,omitempty"` // canonical phrase, empty for none
+	ExpireAt   *time.Time `json:"expireAt"`             // UTC, null for no expiration
+}
+
+// ParseJob parses and validates an inbound job message. now is the clock that
+// expirations count from. A bad message gives a *ValidationError listing every
+// rejected field.
+func ParseJob(data []byte, now time.Time) (*Job, error) {
+	if len(data) > MaxJobMessageSize {
+		return nil, &ValidationError{Fields: []*FieldError{{Reason: fmt.Sprintf("is %d bytes, the limit is %d", len(data), MaxJobMessageSize)}}}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, &ValidationError{Fields: []*FieldError{{Reason: "invalid JSON: " + err.Error()}}}
+	}
+	if dec.More() {
+		return nil, &ValidationError{Fields: []*FieldError{{Reason: "invalid JSON: data after the top-level value"}}}
+	}
+
+	var w walker
+	now = now.UTC().Truncate(time.Second)
+	job := &Job{Version: JobVersion, ReceivedAt: now}
+	root := w.need(doc, "")
+
+	storage := w.need(field(root, "", "storage"))
+	tv, tp := field(storage, "storage", "type")
+	if s, ok := w.str(tp, tv, true); ok && s != StorageTypeDracoon {
+		w.errs.add(tp, "must be %q, got %q", StorageTypeDracoon, s)
+	}
+	extra := w.need(field(storage, "storage", "extra"))
+	job.Source = w.source(quotedField(extra, "storage.extra", "aws.s3"))
+
+	inst := w.need(field(root, "", "instance"))
+	dv, dp := field(inst, "instance", "domain")
+	if s, ok := w.str(dp, dv, true); ok {
+		job.Instance = strings.TrimSpace(s)
+		if strings.ContainsAny(job.Instance, "/ \t?#%\\") {
+			w.errs.add(dp, "%q is not a domain name", s)
+		}
+	}
+	job.Meeting = w.meeting(field(root, "", "meeting"))
+
+	if dracoon := w.opt(field(extra, "storage.extra", "dracoon")); dracoon != nil {
+		tv, tp := field(dracoon, "storage.extra.dracoon", "targets")
+		job.Targets = w.targets(tv, tp, job.Instance, job.Meeting.Type.Name, now)
+	}
+
+	if ex := w.opt(field(root, "", "extra")); ex != nil {
+		v, p := field(ex, "extra", "customerId")
+		switch c := v.(type) {
+		case nil:
+		case string:
+			job.CustomerID = strings.TrimSpace(c)
+		case json.Number:
+			job.CustomerID = c.String()
+		default:
+			w.errs.add(p, "must be a string or a number, got %s", typeName(v))
+		}
+	}
+
+	if err := w.errs.err(); err != nil {
+		return nil, err
+	}
+	job.ID = jobID(job)
+	return job, nil
+}
+
+func (w *walker) source(v any, path string) Source {
+	var src Source
+	obj := w.need(v, path)
+	if obj == nil {
+		return src
+	}
+	b, bp := field(obj, path, "bucket")
+	if s, ok := w.str(bp, b, true); ok {
+		src.Bucket = strings.TrimSpace(s)
+	}
+	keys, p := field(obj, path, "keys")
+	if keys == nil {
+		w.errs.add(p, "is required")
+		return src
+	}
+	src.Keys = w.flattenKeys(p, keys, nil)
+	if len(src.Keys) == 0 {
+		w.errs.add(p, "must contain at least one non-empty key")
+	}
+	return src
+}
+
+// flattenKeys accepts a string or (nested) arrays of strings and returns the
+// non-empty keys in order, without duplicates.
+func (w *walker) flattenKeys(path string, v any, out []string) []string {
+	switch t := v.(type) {
+	case string:
+		k := strings.TrimSpace(t)
+		if k == "" {
+			return out
+		}
+		for _, seen := range out {
+			if seen == k {
+				return out
+			}
+		}
+		return append(out, k)
+	case []any:
+		for i, e := range t {
+			out = w.flattenKeys(path+"["+strconv.Itoa(i)+"]", e, out)
+		}
+		return out
+	default:
+		w.errs.add(path, "must be a string or an array of strings, got %s", typeName(v))
+		return out
+	}
+}
+
+func (w *walker) meeting(v any, path string) Meeting {
+	var m Meeting
+	obj := w.need(v, path)
+	if obj == nil {
+		return m
+	}
+	idv, idp := field(obj, path, "id")
+	if n, ok := w.integer(idp, idv, true); ok {
+		if n == 0 {
+			w.errs.add(idp, "must not be zero")
+		}
+		m.ID = n
+	}
+	if tv, tp := field(obj, path, "type"); tv != nil {
+		if t := w.opt(tv, tp); t != nil {
+			if v, p := field(t, tp, "id"); v != nil {
+				if s, isStr := v.(string); isStr {
+					// Some producers send numeric ids as strings.
+					if n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64); err == nil {
+						m.Type.ID = &n
+					} else {
+						w.errs.add(p, "must be an integer, got %q", s)
+					}
+				} else if n, ok := w.integer(p, v, false); ok {
+					m.Type.ID = &n
+				}
+			}
+			if v, p := field(t, tp, "name"); v != nil {
+				if s, ok := w.str(p, v, false); ok {
+					m.Type.Name = strings.TrimSpace(s)
+				}
+			}
+			if v, p := field(t, tp, "duration"); v != nil {
+				if n, ok := w.integer(p, v, false); ok {
+					if n < 0 {
+						w.errs.add(p, "must not be negative, got %d", n)
+					}
+					m.Type.Duration = n
+				}
+			}
+		}
+	}
+	uv, up := field(obj, path, "user")
+	if u := w.person(uv, up); u != nil {
+		m.User = *u
+	}
+	if _, isObj := uv.(map[string]any); uv == nil || (isObj && m.User.Email == "") {
+		w.errs.add(up+".email", "is required")
+	}
+	m.Guest = w.person(field(obj, path, "guest"))
+	datev, datep := field(obj, path, "date")
+	if s, ok := w.str(datep, datev, true); ok {
+		d, err := time.Parse(time.RFC3339, strings.TrimSpace(s))
+		if err != nil {
+			w.errs.add(datep, "%q is not an RFC 3339 date-time (like 2017-09-11T20:24:43+00:00)", s)
+		}
+		m.Date = d
+	}
+	if v, p := field(obj, path, "timezone"); v != nil {
+		if s, ok := w.str(p, v, false); ok && strings.TrimSpace(s) != "" {
+			if _, err := time.LoadLocation(strings.TrimSpace(s)); err != nil {
+				w.errs.add(p, "%q is not an IANA time zone name", s)
+			}
+			m.Timezone = strings.TrimSpace(s)
+		}
+	}
+	if v, p := field(obj, path, "description"); v != nil {
+		if s, ok := w.str(p, v, false); ok {
+			m.Description = s
+		}
+	}
+	return m
+}
+
+func (w *walker) person(v any, path string) *Person {
+	obj := w.opt(v, path)
+	if obj == nil {
+		return nil
+	}
+	var p Person
+	if v, fp := field(obj, path, "name"); v != nil {
+		if s, ok := w.str(fp, v, false); ok {
+			p.Name = strings.TrimSpace(s)
+		}
+	}
+	if v, fp := field(obj, path, "email"); v != nil {
+		if s, ok := w.str(fp, v, false); ok {
+			p.Email = strings.TrimSpace(s)
+		}
+	}
+	return &p
+}
+
+func (w *walker) targets(v any, path, instance, meetingType string, now time.Time) []Target {
+	if v == nil {
+		return nil
+	}
+	list, ok := v.([]any)
+	if !ok {
+		w.errs.add(path, "must be an array, got %s", typeName(v))
+		return nil
+	}
+	var out []Target
+	for i, e := range list {
+		tp := path + "[" + strconv.Itoa(i) + "]"
+		obj := w.need(e, tp)
+		if obj == nil {
+			continue
+		}
+		pv, pp := field(obj, tp, "path")
+		raw, ok := w.str(pp, pv, true)
+		if !ok {
+			continue
+		}
+		ev, ep := field(obj, tp, "expiration")
+		var exp *string
+		if ev != nil {
+			if s, ok := w.str(ep, ev, false); ok {
+				exp = &s
+			} else {
+				continue
+			}
+		}
+		t, err := NewTarget(raw, exp, instance, meetingType, now)
+		if err != nil {
+			w.errs.addErr(tp, err)
+			continue
+		}
+		out = mergeTarget(&w.errs, tp, out, t)
+	}
+	return out
+}
+
+// NewTarget expands and checks one target: tmpl is a room path that may use
+// $instance and $meetingType, expiration is nil for none. A bad target gives a
+// *ValidationError whose field paths are relative to the target ("path",
+// "expiration").
+func NewTarget(tmpl string, expiration *string, instance, meetingType string, now time.Time) (Target, error) {
+	var errs fieldErrors
+	var t Target
+	expanded, err := ExpandPath(tmpl, instance, meetingType)
+	if err == nil {
+		t.Path, err = NormalizeRoomPath(expanded)
+	}
+	if err != nil {
+		errs.add("path", "%s", err)
+	}
+	if expiration != nil {
+		if p, err := ParseExpiration(*expiration); err != nil {
+			errs.add("expiration", "%s", err)
+		} else {
+			at := p.AddTo(now)
+			t.Expiration, t.ExpireAt = p.String(), &at
+		}
+	}
+	if err := errs.err(); err != nil {
+		return Target{}, err
+	}
+	return t, nil
+}
+
+// mergeTarget appends t unless a target with the same room path is present:
+// an identical one is dropped, one with another expiration is an error.
+func mergeTarget(errs *fieldErrors, path string, list []Target, t Target) []Target {
+	for _, have := range list {
+		if !strings.EqualFold(have.Path, t.Path) {
+			continue
+		}
+		if have.Expiration != t.Expiration {
+			errs.add(path+".path", "room %q is listed twice with different expirations (%q and %q)", t.Path, have.Expiration, t.Expiration)
+		}
+		return list
+	}
+	return append(list, t)
+}
+
+// jobID derives a stable identifier for the recording, so that a redelivered or
+// resent message maps to the same job.
+func jobID(j *Job) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%d\x00%s", j.Instance, j.Meeting.ID, j.Source.Bucket)
+	for _, k := range j.Source.Keys {
+		fmt.Fprintf(h, "\x00%s", k)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}

@@ -1,0 +1,117 @@
+package messages
+
+import "time"
+
+// Topics that connect the stages, in the order a job travels.
+const (
+	TopicJobs        = "recording-jobs"        // inbound job messages, as producers send them
+	TopicParsed      = "recording-parsed"      // Job
+	TopicResolved    = "recording-resolved"    // ResolvedJob
+	TopicRoomsReady  = "recording-rooms-ready" // RoomsReady
+	TopicTransferred = "recording-transferred" // Transferred
+	TopicShare       = "recording-share"       // ShareRequest
+	TopicPoison      = "recording-poison"      // anything that cannot be processed, with the reason
+)
+
+// Metadata keys set on every message between stages. Together with the keys
+// Watermill's poison queue and correlation middleware add, a message carries at
+// most MaxMetadataKeys keys (SQS allows 10 attributes, one is Watermill's UUID).
+const (
+	MetaJobID     = "job_id"
+	MetaMeetingID = "meeting_id"
+	MetaPayload   = "payload" // payload type and version, e.g. "resolved-job/1"
+)
+
+// MaxMetadataKeys is the most metadata keys a stage message may carry.
+const MaxMetadataKeys = 8
+
+// MaxPayloadSize is the largest encoded payload of a stage message, in bytes,
+// leaving room below the 256 KiB SQS and SNS limits for attributes.
+const MaxPayloadSize = 192 << 10
+
+// Payload types and their current versions.
+const (
+	PayloadJob          = "job"
+	PayloadResolvedJob  = "resolved-job"
+	PayloadRoomsReady   = "rooms-ready"
+	PayloadTransferred  = "transferred"
+	PayloadShareRequest = "share-request"
+
+	ResolvedJobVersion  = 1
+	RoomsReadyVersion   = 1
+	TransferredVersion  = 1
+	ShareRequestVersion = 1
+)
+
+// PayloadType names the payload and its version for the payload metadata.
+func (Job) PayloadType() (string, int) { return PayloadJob, JobVersion }
+
+// ResolvedJob is a job with its instance configuration applied: the targets of
+// the message and of the instance's meeting-type rules, merged, with their
+// expiration dates. It carries no credentials; stages look those up by instance.
+type ResolvedJob struct {
+	Version      int      `json:"version"`
+	Job          Job      `json:"job"`
+	ParentRoomID int64    `json:"parentRoomId"` // DRACOON room that every target path is relative to
+	Targets      []Target `json:"targets"`
+}
+
+// PayloadType names the payload and its version for the payload metadata.
+func (ResolvedJob) PayloadType() (string, int) { return PayloadResolvedJob, ResolvedJobVersion }
+
+// RoomsReady is a resolved job whose target rooms all exist.
+type RoomsReady struct {
+	Version int          `json:"version"`
+	Job     Job          `json:"job"`
+	Rooms   []TargetRoom `json:"rooms"`
+}
+
+// PayloadType names the payload and its version for the payload metadata.
+func (RoomsReady) PayloadType() (string, int) { return PayloadRoomsReady, RoomsReadyVersion }
+
+// TargetRoom is a target and the DRACOON room that holds it.
+type TargetRoom struct {
+	Target
+	RoomID int64 `json:"roomId"`
+}
+
+// Transferred reports a job whose files are complete in every target room.
+type Transferred struct {
+	Version       int               `json:"version"`
+	JobID         string            `json:"jobId"`
+	Instance      string            `json:"instance"`
+	MeetingID     int64             `json:"meetingId"`
+	Files         []TransferredFile `json:"files"`
+	SourceDeleted bool              `json:"sourceDeleted"` // the S3 objects were removed after the transfer
+	CompletedAt   time.Time         `json:"completedAt"`
+}
+
+// PayloadType names the payload and its version for the payload metadata.
+func (Transferred) PayloadType() (string, int) { return PayloadTransferred, TransferredVersion }
+
+// TransferredFile is one S3 object and the DRACOON files it became.
+type TransferredFile struct {
+	Key     string         `json:"key"`
+	Size    int64          `json:"size"`
+	Uploads []UploadedFile `json:"uploads"`
+}
+
+// UploadedFile is one encrypted file in a target room.
+type UploadedFile struct {
+	RoomID int64  `json:"roomId"`
+	NodeID int64  `json:"nodeId"`
+	Name   string `json:"name"`
+}
+
+// ShareRequest asks the share stage to hand the file keys of the given files
+// to every room member who lacks them.
+type ShareRequest struct {
+	Version  int     `json:"version"`
+	JobID    string  `json:"jobId,omitempty"`
+	Instance string  `json:"instance"`
+	FileIDs  []int64 `json:"fileIds,omitempty"`
+	RoomIDs  []int64 `json:"roomIds,omitempty"` // whole rooms, for the periodic sweep
+}
+
+// PayloadType names the payload and its version for the payload metadata.
+func (ShareRequest) PayloadType() (string, int) { return PayloadShareRequest, ShareRequestVersion }
