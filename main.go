@@ -27,7 +27,9 @@ type stdio struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"validate": {"parse and validate one job message, print the normalized job", runValidate},
+		"crypto":           {"check key pairs and decrypt downloaded recordings", runCrypto},
+		"validate":         {"parse and validate one job message, print the normalized job", runValidate},
+		"dracoon-emulator": {"run the local DRACOON API emulator", runEmulator},
 	}
 }
 
