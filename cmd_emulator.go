@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/recording-storage/recording-storage/infra/dracoon/emulator"
+)
+
+// emulatorShutdownTimeout bounds the graceful shutdown of the emulator.
+const emulatorShutdownTimeout = 10 * time.Second
+
+// runEmulator implements "recording-storage dracoon-emulator --listen
+// 127.0.0.1:PORT --data DIR [--seed FILE] [--faults SPEC] [--public-url URL]":
+// it serves the local DRACOON API emulator until ctx is cancelled.
+func runEmulator(ctx context.Context, args []string, s stdio) int {
+	fs := flag.NewFlagSet("dracoon-emulator", flag.ContinueOnError)
+	fs.SetOutput(s.err)
+	listen := fs.String("listen", "127.0.0.1:8090", "address to listen on (port 0 picks a free port)")
+	dataDir := fs.String("data", "", "directory for the emulator state (required; created if missing)")
+	seedFile := fs.String("seed", "", "JSON seed file (see testdata/dracoon/README.md); only what is missing is created")
+	faultSpec := fs.String("faults", "", "fault injection, e.g. seed=42,500=0.05,429=0.05,retry-after=1,reset=0.02,latency=5ms")
+	publicURL := fs.String("public-url", "", "scheme://host:port clients use to reach the emulator (default: http://LISTEN-ADDRESS)")
+	allowRemote := fs.Bool("allow-non-loopback", false, "allow listening on a non-loopback address (the emulator has no real security)")
+	finishDelay := fs.Duration("s3-finish-delay", emulator.DefaultS3FinishDelay, "how long a completed S3 upload stays \"finishing\"")
+	accessTTL := fs.Duration("access-token-lifetime", emulator.DefaultAccessTokenLifetime, "OAuth access token lifetime")
+	refreshTTL := fs.Duration("refresh-token-lifetime", emulator.DefaultRefreshTokenLifetime, "OAuth refresh token lifetime")
+	verbose := fs.Bool("v", false, "log every request")
+	fs.Usage = func() {
+		fmt.Fprintln(s.err, "usage: recording-storage dracoon-emulator --listen 127.0.0.1:PORT --data DIR [--seed FILE] [--faults SPEC] [--public-url URL]")
+		fmt.Fprintln(s.err, "Runs the local DRACOON API emulator until interrupted.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 0 || *dataDir == "" {
+		fs.Usage()
+		return 2
+	}
+	if err := checkLoopback(*listen, *allowRemote); err != nil {
+		fmt.Fprintf(s.err, "dracoon-emulator: %v\n", err)
+		return 2
+	}
+	faults, err := emulator.ParseFaults(*faultSpec)
+	if err != nil {
+		fmt.Fprintf(s.err, "dracoon-emulator: --faults: %v\n", err)
+		return 2
+	}
+	var seed *emulator.Seed
+	if *seedFile != "" {
+		if seed, err = emulator.LoadSeed(*seedFile); err != nil {
+			fmt.Fprintf(s.err, "dracoon-emulator: --seed: %v\n", err)
+			return 1
+		}
+	}
+
+	log := logrus.New()
+	log.SetOutput(s.err)
+	log.SetFormatter(&logrus.JSONFormatter{})
+	if *verbose {
+		log.SetLevel(logrus.DebugLevel)
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintf(s.err, "dracoon-emulator: %v\n", err)
+		return 1
+	}
+	base := *publicURL
+	if base == "" {
+		base = "http://" + ln.Addr().String()
+	}
+	emu, err := emulator.New(emulator.Config{DataDir: *dataDir, Seed: seed, Faults: faults, PublicURL: base,
+		S3FinishDelay: *finishDelay, AccessTokenLifetime: *accessTTL, RefreshTokenLifetime: *refreshTTL,
+		Logger: log.WithField("component", "dracoon-emulator")})
+	if err != nil {
+		ln.Close()
+		fmt.Fprintf(s.err, "dracoon-emulator: %v\n", err)
+		return 1
+	}
+	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.WithFields(logrus.Fields{"listen_addr": ln.Addr().String(), "public_url": base, "data_dir": *dataDir}).
+		Info("dracoon emulator listening")
+
+	code := 0
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		fmt.Fprintf(s.err, "dracoon-emulator: %v\n", err)
+		code = 1
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), emulatorShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		fmt.Fprintf(s.err, "dracoon-emulator: shutdown: %v\n", err)
+		code = 1
+	}
+	if err := emu.Close(); err != nil {
+		fmt.Fprintf(s.err, "dracoon-emulator: %v\n", err)
+		code = 1
+	}
+	log.Info("dracoon emulator stopped")
+	return code
+}
+
+// checkLoopback refuses listen addresses that are not loopback (an empty
+// host means all interfaces) unless allowed.
+func checkLoopback(addr string, allowed bool) error {
+	if allowed {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--listen %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("--listen %q is not a loopback address; pass --allow-non-loopback to allow it", addr)
+}

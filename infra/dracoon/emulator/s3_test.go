@@ -1,0 +1,185 @@
+package emulator_test
+
+import (
+	"bytes"
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/recording-storage/recording-storage/infra/dracoon/emulator"
+)
+
+type presigned struct {
+	URLs []struct {
+		URL        string `json:"url"`
+		PartNumber int    `json:"partNumber"`
+	} `json:"urls"`
+}
+
+type uploadStatus struct {
+	Status       string    `json:"status"`
+	Node         *node     `json:"node"`
+	ErrorDetails *apiError `json:"errorDetails"`
+}
+
+// putPart PUTs body to a presigned URL with the given Content-Length and
+// returns status, ETag and body.
+func putPart(t *testing.T, u string, body []byte, contentLength int64) (int, string, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, u, bytes.NewReader(body))
+	req.ContentLength = contentLength
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("ETag"), string(raw)
+}
+
+// pollStatus polls the upload status until it leaves "finishing" and
+// records whether "finishing" was seen.
+func pollStatus(c *client, id string) (uploadStatus, bool) {
+	c.e.t.Helper()
+	sawFinishing := false
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		var st uploadStatus
+		c.call(http.MethodGet, "/api/v4/nodes/files/uploads/"+id, nil, http.StatusOK, &st)
+		if st.Status != "finishing" {
+			return st, sawFinishing
+		}
+		sawFinishing = true
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.e.t.Fatal("upload stayed finishing")
+	return uploadStatus{}, false
+}
+
+func TestS3Upload_flow(t *testing.T) {
+	e := newEnv(t, emulator.Config{Seed: testSeed(true), S3FinishDelay: 200 * time.Millisecond})
+	svc := e.svc()
+	const part = 5 << 20
+	data := pattern(2*part+777, 7)
+	ch := svc.createChannel(roomRecordings, "s3.bin", int64(len(data)), true)
+
+	// Parts 1-2 share one size; the last part is requested separately.
+	var urls, last presigned
+	svc.call(http.MethodPost, "/api/v4/nodes/files/uploads/"+ch.UploadID+"/s3_urls",
+		map[string]any{"size": part, "firstPartNumber": 1, "lastPartNumber": 2}, http.StatusCreated, &urls)
+	svc.call(http.MethodPost, "/api/v4/nodes/files/uploads/"+ch.UploadID+"/s3_urls",
+		map[string]any{"size": 777, "firstPartNumber": 3, "lastPartNumber": 3}, http.StatusCreated, &last)
+	if len(urls.URLs) != 2 || urls.URLs[1].PartNumber != 2 || len(last.URLs) != 1 {
+		t.Fatalf("urls %+v %+v", urls, last)
+	}
+	e.alice().expectError(http.MethodPost, "/api/v4/nodes/files/uploads/"+ch.UploadID+"/s3_urls",
+		map[string]any{"size": part, "firstPartNumber": 1, "lastPartNumber": 1}, http.StatusForbidden, nil)
+	svc.expectError(http.MethodPost, "/api/v4/nodes/files/uploads/"+ch.UploadID+"/s3_urls",
+		map[string]any{"size": -1, "firstPartNumber": 1, "lastPartNumber": 1}, http.StatusBadRequest, code(-80046))
+
+	// A wrong Content-Length and a tampered URL are refused with S3 XML errors.
+	status, _, body := putPart(t, urls.URLs[0].URL, data[:part-1], part-1)
+	if status != http.StatusForbidden || !strings.Contains(body, "<Code>SignatureDoesNotMatch</Code>") {
+		t.Fatalf("short part: %d %s", status, body)
+	}
+	status, _, body = putPart(t, strings.Replace(urls.URLs[0].URL, "size=", "size=1", 1), data[:part], part)
+	if status != http.StatusForbidden || !strings.Contains(body, "SignatureDoesNotMatch") {
+		t.Fatalf("tampered URL: %d %s", status, body)
+	}
+
+	// Parts in parallel, as clients do.
+	chunks := [][]byte{data[:part], data[part : 2*part], data[2*part:]}
+	all := append(urls.URLs, last.URLs...)
+	etags := make([]string, 3)
+	var wg sync.WaitGroup
+	for i := range chunks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			status, etag, body := putPart(t, all[i].URL, chunks[i], int64(len(chunks[i])))
+			sum := md5.Sum(chunks[i])
+			if status != http.StatusOK || etag != `"`+hex.EncodeToString(sum[:])+`"` {
+				t.Errorf("part %d: %d etag %s %s", i+1, status, etag, body)
+			}
+			etags[i] = strings.Trim(etag, `"`)
+		}()
+	}
+	wg.Wait()
+
+	key := testKey("RSA-4096/AES-256-GCM", "svc")
+	parts := []map[string]any{{"partNumber": 3, "partEtag": etags[2]}, {"partNumber": 1, "partEtag": etags[0]}, {"partNumber": 2, "partEtag": `"` + etags[1] + `"`}}
+	svc.expectError(http.MethodPut, "/api/v4/nodes/files/uploads/"+ch.UploadID+"/s3",
+		map[string]any{"parts": []map[string]any{{"partNumber": 1, "partEtag": "0000"}}, "fileKey": key}, http.StatusBadRequest, code(-80045))
+	svc.expectError(http.MethodPut, "/api/v4/nodes/files/uploads/"+ch.UploadID+"/s3",
+		map[string]any{"parts": parts}, http.StatusBadRequest, code(-40763))
+	svc.call(http.MethodPut, "/api/v4/nodes/files/uploads/"+ch.UploadID+"/s3",
+		map[string]any{"parts": parts, "fileKey": key, "resolutionStrategy": "autorename"}, http.StatusAccepted, nil)
+	svc.expectError(http.MethodPost, "/api/v4/nodes/files/uploads/"+ch.UploadID+"/s3_urls",
+		map[string]any{"size": part, "firstPartNumber": 4, "lastPartNumber": 4}, http.StatusBadRequest, code(-20503))
+
+	st, sawFinishing := pollStatus(svc, ch.UploadID)
+	if !sawFinishing || st.Status != "done" || st.Node == nil || st.Node.Size != int64(len(data)) || st.Node.Name != "s3.bin" {
+		t.Fatalf("status %+v (saw finishing: %v)", st, sawFinishing)
+	}
+	if got := svc.download(st.Node.ID, "", http.StatusOK); !bytes.Equal(got, data) {
+		t.Fatal("downloaded content differs")
+	}
+	var k fileKey
+	svc.call(http.MethodGet, fmt.Sprintf("/api/v4/nodes/files/%d/user_file_key", st.Node.ID), nil, http.StatusOK, &k)
+	if k != key {
+		t.Fatalf("file key %+v", k)
+	}
+}
+
+func TestS3Upload_small_part_and_empty_file(t *testing.T) {
+	e := newEnv(t, emulator.Config{Seed: testSeed(true), S3FinishDelay: -1})
+	svc := e.svc()
+	key := testKey("RSA-4096/AES-256-GCM", "svc")
+
+	// Two 1 KiB parts: the first is below 5 MiB, so assembly fails.
+	ch := svc.createChannel(roomRecordings, "small.bin", 2048, true)
+	var urls presigned
+	svc.call(http.MethodPost, "/api/v4/nodes/files/uploads/"+ch.UploadID+"/s3_urls",
+		map[string]any{"size": 1024, "firstPartNumber": 1, "lastPartNumber": 2}, http.StatusCreated, &urls)
+	var parts []map[string]any
+	for i, u := range urls.URLs {
+		status, etag, body := putPart(t, u.URL, pattern(1024, byte(i)), 1024)
+		if status != http.StatusOK {
+			t.Fatalf("part %d: %d %s", i+1, status, body)
+		}
+		parts = append(parts, map[string]any{"partNumber": u.PartNumber, "partEtag": etag})
+	}
+	svc.call(http.MethodPut, "/api/v4/nodes/files/uploads/"+ch.UploadID+"/s3", map[string]any{"parts": parts, "fileKey": key}, http.StatusAccepted, nil)
+	st, _ := pollStatus(svc, ch.UploadID)
+	if st.Status != "error" || st.ErrorDetails == nil || st.ErrorDetails.Code != http.StatusBadRequest {
+		t.Fatalf("status %+v", st)
+	}
+
+	// An empty file is one part of size 0.
+	ch = svc.createChannel(roomRecordings, "empty.bin", 0, true)
+	svc.call(http.MethodPost, "/api/v4/nodes/files/uploads/"+ch.UploadID+"/s3_urls",
+		map[string]any{"size": 0, "firstPartNumber": 1, "lastPartNumber": 1}, http.StatusCreated, &urls)
+	status, etag, body := putPart(t, urls.URLs[0].URL, nil, 0)
+	if status != http.StatusOK {
+		t.Fatalf("empty part: %d %s", status, body)
+	}
+	svc.call(http.MethodPut, "/api/v4/nodes/files/uploads/"+ch.UploadID+"/s3",
+		map[string]any{"parts": []map[string]any{{"partNumber": 1, "partEtag": etag}}, "fileKey": key}, http.StatusAccepted, nil)
+	st, _ = pollStatus(svc, ch.UploadID)
+	if st.Status != "done" || st.Node.Size != 0 {
+		t.Fatalf("status %+v", st)
+	}
+
+	// Proxy chunks are refused on an S3 channel; S3 URLs on a proxy channel.
+	ch = svc.createChannel(roomRecordings, "mixed.bin", 1, true)
+	sendChunk(t, ch.UploadURL, 0, []byte("x"), "1", false, http.StatusBadRequest)
+	proxy := svc.createChannel(roomRecordings, "proxy.bin", 1, false)
+	svc.expectError(http.MethodPost, "/api/v4/nodes/files/uploads/"+proxy.UploadID+"/s3_urls",
+		map[string]any{"size": 1, "firstPartNumber": 1, "lastPartNumber": 1}, http.StatusNotFound, code(-90034))
+}

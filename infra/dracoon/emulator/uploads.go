@@ -1,0 +1,591 @@
+package emulator
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// maxGCMPlaintext is the largest plaintext one AES-GCM message can hold
+// (2^36 - 32 bytes); larger uploads into encrypted rooms are 400 -80037.
+const maxGCMPlaintext = 1<<36 - 32
+
+// createUploadRequest is CreateFileUploadRequest.
+type createUploadRequest struct {
+	ParentID              *int64            `json:"parentId"`
+	Name                  string            `json:"name"`
+	Classification        *int              `json:"classification"`
+	Size                  *int64            `json:"size"`
+	Expiration            *objectExpiration `json:"expiration"`
+	Notes                 *string           `json:"notes"`
+	DirectS3Upload        *bool             `json:"directS3Upload"`
+	TimestampCreation     *time.Time        `json:"timestampCreation"`
+	TimestampModification *time.Time        `json:"timestampModification"`
+}
+
+// createUploadResponse is CreateFileUploadResponse.
+type createUploadResponse struct {
+	UploadURL string `json:"uploadUrl"`
+	UploadID  string `json:"uploadId"`
+	Token     string `json:"token"`
+}
+
+func (s *Server) proxyPath(id string) string {
+	return filepath.Join(s.cfg.DataDir, uploadsDir, id+".bin")
+}
+
+func (s *Server) s3Dir(id string) string { return filepath.Join(s.cfg.DataDir, uploadsDir, id) }
+
+func (s *Server) partPath(id string, part int) string {
+	return filepath.Join(s.s3Dir(id), fmt.Sprintf("part-%05d", part))
+}
+
+func (s *Server) contentPath(nodeID int64) string {
+	return filepath.Join(s.cfg.DataDir, filesDir, strconv.FormatInt(nodeID, 10)+".bin")
+}
+
+// handleCreateUpload is POST /v4/nodes/files/uploads → 201. The caller needs
+// create permission in the parent room. directS3Upload is refused (400,
+// errorCode null) when system info does not report S3 storage.
+func (s *Server) handleCreateUpload(w http.ResponseWriter, r *http.Request, uid int64) error {
+	var req createUploadRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.ParentID == nil {
+		return apiErr(http.StatusBadRequest, codeMandatoryField, "Mandatory fields cannot be empty: parentId")
+	}
+	if err := checkCommon(req.Name, req.Notes, req.Classification); err != nil {
+		return err
+	}
+	if req.Size != nil && *req.Size < 0 {
+		return apiErr(http.StatusBadRequest, codeInvalidPositiveNumber, "Invalid positive number: size")
+	}
+	var expireAt *time.Time
+	if e := req.Expiration; e != nil && e.EnableExpiration && e.ExpireAt != nil {
+		t, err := time.Parse(time.RFC3339, *e.ExpireAt)
+		if err != nil {
+			return apiErrNull(http.StatusBadRequest, "invalid expireAt")
+		}
+		if !t.After(time.Now()) {
+			return apiErr(http.StatusBadRequest, codeExpirationInPast, "Expiration date is in the past")
+		}
+		expireAt = &t
+	}
+	direct := req.DirectS3Upload != nil && *req.DirectS3Upload
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	parent := s.st.Nodes[*req.ParentID]
+	if parent == nil || parent.Type != nodeTypeRoom || !s.st.visible(uid, parent) {
+		return apiErr(http.StatusNotFound, codeContainerNotFound, "Container not found")
+	}
+	if !s.st.perms(uid, parent).Create {
+		return errForbidden("create permission in the parent room is required")
+	}
+	if parent.Encrypted && req.Size != nil && *req.Size > maxGCMPlaintext {
+		return apiErr(http.StatusBadRequest, codeExceedsGCMLimit, "Exceeds maximum data length for AES GCM encryption")
+	}
+	if direct && !s.st.S3DirectUpload {
+		return apiErrNull(http.StatusBadRequest, "directS3Upload requested but the emulator is not seeded with s3DirectUpload")
+	}
+	id, err := randomToken(16)
+	if err != nil {
+		return err
+	}
+	token, err := randomToken(24)
+	if err != nil {
+		return err
+	}
+	u := &uploadRec{ID: id, Token: token, UserID: uid, ParentID: parent.ID, Name: req.Name, DeclaredSize: req.Size,
+		Classification: parent.Classification, ExpireAt: expireAt, DirectS3: direct, CreatedAt: time.Now().UTC(),
+		TimestampC: req.TimestampCreation, TimestampM: req.TimestampModification, Status: uploadTransfer}
+	if req.Classification != nil {
+		u.Classification = *req.Classification
+	}
+	if req.Notes != nil {
+		u.Notes = *req.Notes
+	}
+	if direct {
+		err = os.MkdirAll(s.s3Dir(id), 0o755)
+	} else {
+		err = os.WriteFile(s.proxyPath(id), nil, 0o644)
+	}
+	if err != nil {
+		return fmt.Errorf("cannot create upload storage: %w", err)
+	}
+	s.st.Uploads[id] = u
+	if err := s.commitLocked(); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, createUploadResponse{
+		UploadURL: s.baseURL(r) + "/api/v4/uploads/" + token, UploadID: id, Token: token})
+	return nil
+}
+
+// uploadLockLocked returns the mutex that serializes writes to one upload.
+// Call with mu held.
+func (s *Server) uploadLockLocked(id string) *sync.Mutex {
+	l := s.uploadLocks[id]
+	if l == nil {
+		l = &sync.Mutex{}
+		s.uploadLocks[id] = l
+	}
+	return l
+}
+
+// uploadIDByToken resolves an upload token, or 404 -20501.
+func (s *Server) uploadIDByToken(token string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, u := range s.st.Uploads {
+		if u.Token == token && token != "" {
+			return id, nil
+		}
+	}
+	return "", apiErr(http.StatusNotFound, codeUploadNotFound, "Upload not found")
+}
+
+// ownUploadLocked checks that upload id exists and belongs to uid. Call with mu held.
+func (s *Server) ownUploadLocked(id string, uid int64) (*uploadRec, error) {
+	u := s.st.Uploads[id]
+	if u == nil {
+		return nil, apiErr(http.StatusNotFound, codeUploadNotFound, "Upload not found")
+	}
+	if u.UserID != uid {
+		return nil, errForbidden("the upload channel belongs to another user")
+	}
+	return u, nil
+}
+
+// handleChunkByToken is POST /v4/uploads/{token} (no authentication).
+func (s *Server) handleChunkByToken(w http.ResponseWriter, r *http.Request) error {
+	id, err := s.uploadIDByToken(r.PathValue("token"))
+	if err != nil {
+		return err
+	}
+	return s.writeChunk(w, r, id)
+}
+
+// handleChunkByID is the deprecated POST /v4/nodes/files/uploads/{upload_id}.
+func (s *Server) handleChunkByID(w http.ResponseWriter, r *http.Request, uid int64, id string) error {
+	s.mu.Lock()
+	_, err := s.ownUploadLocked(id, uid)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.writeChunk(w, r, id)
+}
+
+// chunkResponse is ChunkUploadResponse: the chunk's size and MD5 (hex).
+type chunkResponse struct {
+	Size int64  `json:"size"`
+	Hash string `json:"hash"`
+}
+
+// writeChunk appends one chunk to a proxy upload, streaming it to disk. The
+// body is either multipart/form-data with a part named "file" or the raw
+// bytes with any Content-Type. The chunk's position is the start offset of
+// Content-Range (no header: 0); the end and total are not checked, as clients
+// send inclusive or exclusive ends. A start offset other than the bytes
+// received so far is 400 -80021: all clients send chunks in order and the
+// emulator accepts only that [inferred: whether DRACOON accepts out-of-order
+// or overlapping ranges is not documented].
+func (s *Server) writeChunk(w http.ResponseWriter, r *http.Request, id string) error {
+	start, err := contentRangeStart(r.Header.Get("Content-Range"))
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	u := s.st.Uploads[id]
+	if u == nil {
+		s.mu.Unlock()
+		return apiErr(http.StatusNotFound, codeUploadNotFound, "Upload not found")
+	}
+	if u.DirectS3 {
+		s.mu.Unlock()
+		return apiErr(http.StatusBadRequest, codeS3DirectUploadEnforced, "S3 direct upload is enforced for this upload channel")
+	}
+	lock := s.uploadLockLocked(id)
+	s.mu.Unlock()
+
+	lock.Lock()
+	defer lock.Unlock()
+	s.mu.Lock()
+	_, exists := s.st.Uploads[id]
+	s.mu.Unlock()
+	if !exists {
+		return apiErr(http.StatusNotFound, codeUploadNotFound, "Upload not found")
+	}
+	body, err := chunkBody(r)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(s.proxyPath(id), os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("cannot open upload: %w", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("cannot stat upload: %w", err)
+	}
+	if start != info.Size() {
+		return apiErr(http.StatusBadRequest, codeIncorrectContentRange,
+			fmt.Sprintf("Incorrect upload Content-Range: chunk starts at %d, upload has %d bytes", start, info.Size()))
+	}
+	h := md5.New()
+	n, err := io.Copy(io.NewOffsetWriter(f, start), io.TeeReader(body, h))
+	if err != nil {
+		_ = f.Truncate(start)
+		return apiErrNull(http.StatusBadRequest, "cannot read chunk: "+err.Error())
+	}
+	if err := f.Close(); err != nil {
+		_ = os.Truncate(s.proxyPath(id), start)
+		return fmt.Errorf("cannot write upload: %w", err)
+	}
+	writeJSON(w, http.StatusCreated, chunkResponse{Size: n, Hash: hex.EncodeToString(h.Sum(nil))})
+	return nil
+}
+
+// contentRangeStart parses the start offset of "bytes a-b/c" (also "bytes=a-b/*").
+func contentRangeStart(h string) (int64, error) {
+	if h == "" {
+		return 0, nil
+	}
+	bad := apiErr(http.StatusBadRequest, codeIncorrectContentRange, fmt.Sprintf("Incorrect upload Content-Range %q", h))
+	v, ok := strings.CutPrefix(strings.TrimSpace(h), "bytes")
+	if !ok {
+		return 0, bad
+	}
+	v = strings.TrimLeft(v, " =")
+	first, _, ok := strings.Cut(v, "-")
+	if !ok {
+		return 0, bad
+	}
+	start, err := strconv.ParseInt(strings.TrimSpace(first), 10, 64)
+	if err != nil || start < 0 {
+		return 0, bad
+	}
+	return start, nil
+}
+
+// chunkBody returns the chunk bytes of r: the "file" part of a multipart
+// body, or the raw body.
+func chunkBody(r *http.Request) (io.Reader, error) {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "multipart/form-data" {
+		return r.Body, nil
+	}
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, apiErrNull(http.StatusBadRequest, "invalid multipart body: "+err.Error())
+	}
+	for {
+		p, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return nil, apiErr(http.StatusBadRequest, codeMandatoryField, `Mandatory fields cannot be empty: multipart part "file"`)
+		}
+		if err != nil {
+			return nil, apiErrNull(http.StatusBadRequest, "invalid multipart body: "+err.Error())
+		}
+		if p.FormName() == "file" {
+			return p, nil
+		}
+	}
+}
+
+// PreallocateUpload extends the proxy upload uploadID to size bytes with a
+// sparse hole, as if that many bytes had been received. It exists for tests
+// of offsets beyond 4 GiB without sending them.
+func (s *Server) PreallocateUpload(uploadID string, size int64) error {
+	s.mu.Lock()
+	u := s.st.Uploads[uploadID]
+	if u == nil || u.DirectS3 {
+		s.mu.Unlock()
+		return fmt.Errorf("no proxy upload %q", uploadID)
+	}
+	lock := s.uploadLockLocked(uploadID)
+	s.mu.Unlock()
+	lock.Lock()
+	defer lock.Unlock()
+	if err := os.Truncate(s.proxyPath(uploadID), size); err != nil {
+		return fmt.Errorf("cannot extend upload: %w", err)
+	}
+	return nil
+}
+
+// completeRequest is CompleteUploadRequest.
+type completeRequest struct {
+	ResolutionStrategy *string  `json:"resolutionStrategy"`
+	KeepShareLinks     bool     `json:"keepShareLinks"`
+	FileName           *string  `json:"fileName"`
+	FileKey            *fileKey `json:"fileKey"`
+	UserFileKeyList    *struct {
+		Items []userKeyItem `json:"items"`
+	} `json:"userFileKeyList"`
+}
+
+type userKeyItem struct {
+	UserID  int64    `json:"userId"`
+	FileKey *fileKey `json:"fileKey"`
+}
+
+// completion is what both upload modes need to turn an upload into a node.
+type completion struct {
+	Resolution string
+	FileName   string
+	FileKey    *fileKey
+	UserKeys   []userKeyItem
+}
+
+func (c *completeRequest) completion() completion {
+	out := completion{Resolution: "autorename", FileKey: c.FileKey}
+	if c.ResolutionStrategy != nil {
+		out.Resolution = *c.ResolutionStrategy
+	}
+	if c.FileName != nil {
+		out.FileName = *c.FileName
+	}
+	if c.UserFileKeyList != nil {
+		out.UserKeys = c.UserFileKeyList.Items
+	}
+	return out
+}
+
+// handleCompleteByToken is PUT /v4/uploads/{token} (no authentication) → 201 Node.
+func (s *Server) handleCompleteByToken(w http.ResponseWriter, r *http.Request) error {
+	id, err := s.uploadIDByToken(r.PathValue("token"))
+	if err != nil {
+		return err
+	}
+	return s.completeProxy(w, r, id)
+}
+
+// handleCompleteByID is the deprecated PUT /v4/nodes/files/uploads/{upload_id}.
+func (s *Server) handleCompleteByID(w http.ResponseWriter, r *http.Request, uid int64) error {
+	id := r.PathValue("upload_id")
+	s.mu.Lock()
+	_, err := s.ownUploadLocked(id, uid)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.completeProxy(w, r, id)
+}
+
+func (s *Server) completeProxy(w http.ResponseWriter, r *http.Request, id string) error {
+	var req completeRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	c := req.completion()
+	s.mu.Lock()
+	lock := s.uploadLockLocked(id)
+	s.mu.Unlock()
+	lock.Lock()
+	defer lock.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.st.Uploads[id]
+	if u == nil {
+		return apiErr(http.StatusNotFound, codeUploadNotFound, "Upload not found")
+	}
+	if u.DirectS3 {
+		return apiErr(http.StatusBadRequest, codeS3DirectUploadEnforced, "S3 direct upload is enforced for this upload channel")
+	}
+	n, err := s.finishUploadLocked(u, c, s.proxyPath(id))
+	if err != nil {
+		return err
+	}
+	delete(s.st.Uploads, id)
+	delete(s.uploadLocks, id)
+	if err := s.commitLocked(); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, s.st.nodeForUser(u.UserID, n, true))
+	return nil
+}
+
+// checkCompletionLocked validates a completion against the current state and
+// returns the final name and the node it replaces (overwrite), if any.
+// Call with mu held.
+func (s *Server) checkCompletionLocked(u *uploadRec, c completion) (string, *nodeRec, error) {
+	switch c.Resolution {
+	case "autorename", "overwrite", "fail":
+	default:
+		return "", nil, apiErr(http.StatusBadRequest, codeIllegalResolution, "Illegal resolution strategy")
+	}
+	name := u.Name
+	if c.FileName != "" {
+		name = c.FileName
+		if err := checkNodeName(name); err != nil {
+			return "", nil, errBadName(err)
+		}
+	}
+	parent := s.st.Nodes[u.ParentID]
+	if parent == nil {
+		return "", nil, apiErr(http.StatusNotFound, codeContainerNotFound, "Container not found")
+	}
+	if parent.Encrypted && !c.FileKey.valid() {
+		return "", nil, apiErr(http.StatusBadRequest, codeFileKeyRequired, "File key must be set for an upload into encrypted room")
+	}
+	if !parent.Encrypted && (c.FileKey != nil || len(c.UserKeys) > 0) {
+		return "", nil, apiErr(http.StatusBadRequest, codeRoomNotEncrypted, "(Target) room is not encrypted")
+	}
+	for _, k := range c.UserKeys {
+		if s.st.Users[k.UserID] == nil {
+			return "", nil, apiErr(http.StatusNotFound, codeUserNotFound, "User not found")
+		}
+		if !k.FileKey.valid() {
+			return "", nil, apiErr(http.StatusBadRequest, codeMandatoryField, "Mandatory fields cannot be empty: userFileKeyList.items.fileKey")
+		}
+	}
+	existing := s.st.childByName(parent.ID, name)
+	if existing == nil {
+		return name, nil, nil
+	}
+	switch c.Resolution {
+	case "overwrite":
+		if existing.Type != nodeTypeFile {
+			return "", nil, apiErr(http.StatusConflict, codeContainerNoOverwrite, "Container cannot be overwritten")
+		}
+		return name, existing, nil
+	case "fail":
+		// The document's only 409 example for completion is -40010.
+		return "", nil, apiErr(http.StatusConflict, codeContainerNoOverwrite, "Node with specified name already exists")
+	}
+	ext := ""
+	base := name
+	if i := strings.LastIndexByte(name, '.'); i > 0 {
+		base, ext = name[:i], name[i:]
+	}
+	for i := 1; ; i++ {
+		candidate := fmt.Sprintf("%s (%d)%s", base, i, ext)
+		if s.st.childByName(parent.ID, candidate) == nil {
+			return candidate, nil, nil
+		}
+	}
+}
+
+// finishUploadLocked turns the content at src into a file node below the
+// upload's parent, storing the uploader's file key and userFileKeyList.
+// Overwriting replaces the old node (a new id; the old node and its keys are
+// removed) [inferred: DRACOON keeps versions]. Call with mu held.
+func (s *Server) finishUploadLocked(u *uploadRec, c completion, src string) (*nodeRec, error) {
+	name, replaced, err := s.checkCompletionLocked(u, c)
+	if err != nil {
+		return nil, err
+	}
+	parent := s.st.Nodes[u.ParentID]
+	info, err := os.Stat(src)
+	if err != nil {
+		return nil, fmt.Errorf("cannot stat upload content: %w", err)
+	}
+	now := time.Now().UTC()
+	n := &nodeRec{ID: s.st.NextNodeID, Type: nodeTypeFile, Name: name, ParentID: parent.ID, Encrypted: parent.Encrypted,
+		Classification: u.Classification, Notes: u.Notes, Size: info.Size(), CreatedAt: now, CreatedBy: u.UserID,
+		UpdatedAt: now, UpdatedBy: u.UserID, TimestampCreation: u.TimestampC, TimestampModification: u.TimestampM,
+		ExpireAt: u.ExpireAt}
+	if err := os.Rename(src, s.contentPath(n.ID)); err != nil {
+		return nil, fmt.Errorf("cannot store file content: %w", err)
+	}
+	s.st.NextNodeID++
+	if u.DeclaredSize != nil && *u.DeclaredSize != n.Size {
+		s.log.WithField("upload_id", u.ID).WithField("declared_size", *u.DeclaredSize).
+			WithField("size", n.Size).Warn("upload size differs from the size declared at channel creation")
+	}
+	if replaced != nil {
+		s.st.deleteFileNode(replaced.ID)
+		_ = os.Remove(s.contentPath(replaced.ID))
+	}
+	s.st.Nodes[n.ID] = n
+	if c.FileKey != nil {
+		s.st.putFileKey(n.ID, u.UserID, *c.FileKey)
+	}
+	for _, k := range c.UserKeys {
+		s.st.putFileKey(n.ID, k.UserID, *k.FileKey)
+	}
+	return n, nil
+}
+
+// handleCancelByToken is DELETE /v4/uploads/{token} → 204.
+func (s *Server) handleCancelByToken(w http.ResponseWriter, r *http.Request) error {
+	id, err := s.uploadIDByToken(r.PathValue("token"))
+	if err != nil {
+		return err
+	}
+	return s.cancel(w, id)
+}
+
+// handleCancelByID is DELETE /v4/nodes/files/uploads/{upload_id} → 204.
+func (s *Server) handleCancelByID(w http.ResponseWriter, r *http.Request, uid int64) error {
+	id := r.PathValue("upload_id")
+	s.mu.Lock()
+	_, err := s.ownUploadLocked(id, uid)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.cancel(w, id)
+}
+
+// cancel drops an upload and its stored bytes. An S3 upload that is being
+// finished cannot be cancelled (400 -20503).
+func (s *Server) cancel(w http.ResponseWriter, id string) error {
+	s.mu.Lock()
+	lock := s.uploadLockLocked(id)
+	s.mu.Unlock()
+	lock.Lock()
+	defer lock.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.st.Uploads[id]
+	if u == nil {
+		return apiErr(http.StatusNotFound, codeUploadNotFound, "Upload not found")
+	}
+	if u.Status == uploadFinishing {
+		return apiErr(http.StatusBadRequest, codeUploadClosed, "Upload channel is closed")
+	}
+	delete(s.st.Uploads, id)
+	delete(s.uploadLocks, id)
+	_ = os.Remove(s.proxyPath(id))
+	_ = os.RemoveAll(s.s3Dir(id))
+	if err := s.commitLocked(); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// handleUploadStatus is GET /v4/nodes/files/uploads/{upload_id} → 200
+// S3FileUploadStatus {status, node (done), errorDetails (error)}.
+func (s *Server) handleUploadStatus(w http.ResponseWriter, r *http.Request, uid int64, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, err := s.ownUploadLocked(id, uid)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"status": u.Status}
+	if u.Status == uploadDone {
+		if n := s.st.Nodes[u.NodeID]; n != nil {
+			out["node"] = s.st.nodeForUser(uid, n, true)
+		}
+	}
+	if u.Status == uploadError && u.Failure != nil {
+		out["errorDetails"] = u.Failure
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
