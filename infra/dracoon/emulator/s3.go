@@ -64,15 +64,8 @@ func (s *Server) handleS3URLs(w http.ResponseWriter, r *http.Request, uid int64)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u, err := s.ownUploadLocked(id, uid)
-	if err != nil {
+	if _, err := s.openS3UploadLocked(id, uid); err != nil {
 		return err
-	}
-	if !u.DirectS3 {
-		return apiErr(http.StatusNotFound, codeS3UploadNotFound, "Corresponding S3 upload ID not found")
-	}
-	if u.Status != uploadTransfer {
-		return apiErr(http.StatusBadRequest, codeUploadClosed, "Upload channel is closed")
 	}
 	expires := time.Now().Add(DefaultPresignedURLLifetime).Unix()
 	base := s.baseURL(r)
@@ -220,15 +213,9 @@ func (s *Server) handleCompleteS3(w http.ResponseWriter, r *http.Request, uid in
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u, err := s.ownUploadLocked(id, uid)
+	u, err := s.openS3UploadLocked(id, uid)
 	if err != nil {
 		return err
-	}
-	if !u.DirectS3 {
-		return apiErr(http.StatusNotFound, codeS3UploadNotFound, "Corresponding S3 upload ID not found")
-	}
-	if u.Status != uploadTransfer {
-		return apiErr(http.StatusBadRequest, codeUploadClosed, "Upload channel is closed")
 	}
 	if len(req.Parts) == 0 {
 		return apiErr(http.StatusBadRequest, codeMandatoryField, "Mandatory fields cannot be empty: parts")
@@ -370,4 +357,20 @@ func (s *Server) assemble(id string, parts []s3Part) (string, error) {
 		return "", fmt.Errorf("cannot write assembly file: %w", err)
 	}
 	return out.Name(), nil
+}
+
+// openS3UploadLocked returns the caller's S3 direct upload id that still
+// accepts parts, or the API error saying why not. Call with s.mu held.
+func (s *Server) openS3UploadLocked(id string, uid int64) (*uploadRec, error) {
+	u, err := s.ownUploadLocked(id, uid)
+	if err != nil {
+		return nil, err
+	}
+	if !u.DirectS3 {
+		return nil, apiErr(http.StatusNotFound, codeS3UploadNotFound, "Corresponding S3 upload ID not found")
+	}
+	if u.Status != uploadTransfer {
+		return nil, apiErr(http.StatusBadRequest, codeUploadClosed, "Upload channel is closed")
+	}
+	return u, nil
 }

@@ -143,6 +143,16 @@ func (s *Server) uploadLockLocked(id string) *sync.Mutex {
 	return l
 }
 
+// lockUpload locks the write mutex of upload id and returns its unlock.
+// Call without s.mu held.
+func (s *Server) lockUpload(id string) (unlock func()) {
+	s.mu.Lock()
+	lock := s.uploadLockLocked(id)
+	s.mu.Unlock()
+	lock.Lock()
+	return lock.Unlock
+}
+
 // uploadIDByToken resolves an upload token, or 404 -20501.
 func (s *Server) uploadIDByToken(token string) (string, error) {
 	s.mu.Lock()
@@ -390,11 +400,7 @@ func (s *Server) completeProxy(w http.ResponseWriter, r *http.Request, id string
 		return err
 	}
 	c := req.completion()
-	s.mu.Lock()
-	lock := s.uploadLockLocked(id)
-	s.mu.Unlock()
-	lock.Lock()
-	defer lock.Unlock()
+	defer s.lockUpload(id)()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := s.st.Uploads[id]
@@ -543,11 +549,7 @@ func (s *Server) handleCancelByID(w http.ResponseWriter, r *http.Request, uid in
 // cancel drops an upload and its stored bytes. An S3 upload that is being
 // finished cannot be cancelled (400 -20503).
 func (s *Server) cancel(w http.ResponseWriter, id string) error {
-	s.mu.Lock()
-	lock := s.uploadLockLocked(id)
-	s.mu.Unlock()
-	lock.Lock()
-	defer lock.Unlock()
+	defer s.lockUpload(id)()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := s.st.Uploads[id]
