@@ -210,10 +210,12 @@ func (fi *faultInjector) decide(r *http.Request) (fault, bool) {
 		rule := &fi.rules[i]
 		if rule.Times > 0 && (rule.Method == "" || rule.Method == r.Method) && strings.HasPrefix(r.URL.Path, rule.PathPrefix) {
 			rule.Times--
+			f := fault{status: rule.Status, reset: rule.Reset, latency: rule.Latency, retryAfter: rule.RetryAfter}
 			if rule.Times == 0 {
+				// Removing the rule shifts the next one into rule's slot, so f is taken first.
 				fi.rules = append(fi.rules[:i], fi.rules[i+1:]...)
 			}
-			return fault{status: rule.Status, reset: rule.Reset, latency: rule.Latency, retryAfter: rule.RetryAfter}, true
+			return f, true
 		}
 	}
 	f := fault{latency: fi.cfg.Latency, retryAfter: fi.cfg.RetryAfter}

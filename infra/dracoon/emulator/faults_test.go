@@ -177,3 +177,24 @@ func TestFaults_shapes_and_injection(t *testing.T) {
 		t.Errorf("latency fault took %v", d)
 	}
 }
+
+func TestFaults_queued_rules_apply_in_order(t *testing.T) {
+	e := newEnv(t, emulator.Config{Seed: testSeed(true)})
+	svc := e.svc()
+	// Two queued rules on one path: the first (one 503) must not take the
+	// second's status when it is used up and removed.
+	e.emu.InjectFault(emulator.FaultRule{Method: http.MethodGet, PathPrefix: "/api/v4/nodes", Times: 1, Status: 503})
+	e.emu.InjectFault(emulator.FaultRule{Method: http.MethodGet, PathPrefix: "/api/v4/nodes", Times: 1, Status: 429, RetryAfter: time.Second})
+	for _, want := range []int{503, 429, 200} {
+		req, _ := http.NewRequest(http.MethodGet, e.url+"/api/v4/nodes", nil)
+		req.Header.Set("Authorization", "Bearer "+svc.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("status %d, want %d", resp.StatusCode, want)
+		}
+	}
+}
