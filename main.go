@@ -27,6 +27,7 @@ type stdio struct {
 
 func commands() map[string]command {
 	return map[string]command{
+		"demo":             {"upload, share and read back a generated recording on the local stack", runDemo},
 		"crypto":           {"check key pairs and decrypt downloaded recordings", runCrypto},
 		"validate":         {"parse and validate one job message, print the normalized job", runValidate},
 		"dracoon-emulator": {"run the local DRACOON API emulator", runEmulator},

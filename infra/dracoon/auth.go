@@ -1,0 +1,134 @@
+package dracoon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// maxRefreshMargin is how long before its expiry an access token is renewed
+// at most; shorter-lived tokens are renewed after nine tenths of their life.
+const maxRefreshMargin = time.Minute
+
+// auth holds the one OAuth token of a Client. Renewal is serialized by sem
+// (a one-slot semaphore, so that waiting honours the context); mu guards the
+// fields.
+type auth struct {
+	sem chan struct{}
+
+	mu        sync.Mutex
+	access    string
+	refresh   string
+	refreshAt time.Time // renew the access token from then on
+	gen       uint64    // incremented with every new access token
+}
+
+// valid returns the access token if it needs no renewal. Call with mu held.
+func (a *auth) validLocked(now time.Time) bool {
+	return a.access != "" && now.Before(a.refreshAt)
+}
+
+// token returns a valid access token and its generation, logging in or
+// refreshing first when needed. Concurrent callers share one renewal.
+func (a *auth) token(ctx context.Context, c *Client) (string, uint64, error) {
+	a.mu.Lock()
+	if a.validLocked(time.Now()) {
+		defer a.mu.Unlock()
+		return a.access, a.gen, nil
+	}
+	a.mu.Unlock()
+
+	select {
+	case a.sem <- struct{}{}:
+	case <-ctx.Done():
+		return "", 0, ctx.Err()
+	}
+	defer func() { <-a.sem }()
+
+	a.mu.Lock()
+	if a.validLocked(time.Now()) {
+		defer a.mu.Unlock()
+		return a.access, a.gen, nil
+	}
+	refresh := a.refresh
+	a.mu.Unlock()
+
+	start := time.Now()
+	tr, err := c.obtainToken(ctx, refresh)
+	if err != nil {
+		return "", 0, err
+	}
+	life := time.Duration(tr.ExpiresIn) * time.Second
+	margin := min(life/10, maxRefreshMargin)
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.access = tr.AccessToken
+	if tr.RefreshToken != "" {
+		a.refresh = tr.RefreshToken
+	}
+	a.refreshAt = start.Add(life - margin)
+	a.gen++
+	return a.access, a.gen, nil
+}
+
+// invalidate forgets the access token of generation gen (after a 401), so
+// that the next request renews it. The refresh token is kept.
+func (a *auth) invalidate(gen uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.gen == gen {
+		a.access = ""
+	}
+}
+
+// obtainToken renews the token with the refresh_token grant when a refresh
+// token is known, falling back to the password grant.
+func (c *Client) obtainToken(ctx context.Context, refresh string) (*tokenResponse, error) {
+	if refresh != "" {
+		tr, err := c.tokenGrant(ctx, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}})
+		if err == nil {
+			return tr, nil
+		}
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		c.log.WithError(err).Info("dracoon refresh grant failed, logging in again")
+	}
+	tr, err := c.tokenGrant(ctx, url.Values{"grant_type": {"password"}, "username": {c.cfg.Login},
+		"password": {c.cfg.Password.Reveal()}})
+	if err != nil {
+		return nil, err
+	}
+	c.log.WithField("login", c.cfg.Login).Debug("dracoon login")
+	return tr, nil
+}
+
+// errNoAccessToken reports a token response without a token.
+var errNoAccessToken = errors.New("token response has no access_token")
+
+// tokenGrant posts form to /oauth/token with Basic client authentication.
+func (c *Client) tokenGrant(ctx context.Context, form url.Values) (*tokenResponse, error) {
+	encoded := form.Encode()
+	var tr tokenResponse
+	err := c.call(ctx, &request{
+		method: http.MethodPost, rawURL: c.cfg.BaseURL + "/oauth/token", route: "POST /oauth/token",
+		payload: func() (io.Reader, int64, string) {
+			return strings.NewReader(encoded), int64(len(encoded)), "application/x-www-form-urlencoded"
+		},
+		noAuth: true, basicAuth: true, idempotent: true,
+	}, &tr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot obtain access token (%s grant): %w", form.Get("grant_type"), err)
+	}
+	if tr.AccessToken == "" {
+		return nil, &DecodeError{Op: "POST /oauth/token", Err: errNoAccessToken}
+	}
+	return &tr, nil
+}

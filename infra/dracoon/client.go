@@ -1,0 +1,489 @@
+// Package dracoon is a client of the DRACOON REST API (version 4) for what
+// this project needs: OAuth2 login, room paths, encrypted uploads (proxy
+// chunks or S3 direct parts), file-key distribution and downloads. File
+// content is encrypted by package crypto; this package moves the ciphertext
+// and the wrapped keys.
+//
+// A Client is safe for concurrent use: all goroutines share one HTTP
+// transport, one access token and one unlocked private key.
+package dracoon
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/recording-storage/recording-storage/conf"
+)
+
+// Defaults for Config fields left zero.
+const (
+	// DefaultTimeout bounds the wait for response headers (not the body).
+	DefaultTimeout = 60 * time.Second
+	// DefaultRetries is how often a failed request is repeated.
+	DefaultRetries = 5
+	// DefaultMinBackoff is the first retry delay; it doubles per retry.
+	DefaultMinBackoff = 500 * time.Millisecond
+	// DefaultMaxBackoff caps the retry delay and an honoured Retry-After.
+	DefaultMaxBackoff = 30 * time.Second
+	// DefaultChunkSize is the size of proxy upload chunks.
+	DefaultChunkSize = 32 << 20
+	// DefaultPartSize is the size of S3 direct upload parts.
+	DefaultPartSize = 32 << 20
+	// DefaultPartConcurrency bounds parallel S3 part uploads in UploadFile.
+	DefaultPartConcurrency = 4
+	// DefaultS3PollTimeout bounds the wait for an S3 upload to finish.
+	DefaultS3PollTimeout = 10 * time.Minute
+)
+
+// Limits of the API and of S3.
+const (
+	// MinS3PartSize is the smallest S3 part except the last.
+	MinS3PartSize = 5 << 20
+	// MaxS3Parts is the largest number of parts of one S3 upload.
+	MaxS3Parts = 10000
+	// MaxNotesLength is the longest note of a node, in characters.
+	MaxNotesLength = 255
+	// maxListLimit is the largest page of node lists.
+	maxListLimit = 500
+	// maxMissingKeysLimit is the largest page of missingFileKeys.
+	maxMissingKeysLimit = 100
+	// dialTimeout, tlsTimeout and keepAlive configure the transport.
+	dialTimeout = 30 * time.Second
+	tlsTimeout  = 15 * time.Second
+	keepAlive   = 30 * time.Second
+)
+
+// Config configures a Client.
+type Config struct {
+	BaseURL            string      // server root, e.g. https://dracoon.example.com; API below /api, OAuth below /oauth
+	Login              string      // user name of the account
+	Password           conf.Secret // account password (OAuth password grant)
+	ClientID           string      // OAuth client id
+	ClientSecret       conf.Secret // OAuth client secret
+	EncryptionPassword conf.Secret // unlocks the account's private key
+	// Timeout bounds the wait for response headers; zero means DefaultTimeout.
+	// There is no whole-request deadline: use the context.
+	Timeout time.Duration
+	// Retries is how often a failed request is repeated; zero means
+	// DefaultRetries, negative means never.
+	Retries int
+	// MinBackoff and MaxBackoff bound the retry delay; zero means
+	// DefaultMinBackoff and DefaultMaxBackoff.
+	MinBackoff, MaxBackoff time.Duration
+	// ChunkSize is the proxy chunk size; zero means DefaultChunkSize. It is
+	// rounded down to a multiple of 16 bytes.
+	ChunkSize int64
+	// PartSize is the S3 part size; zero means DefaultPartSize. It is raised
+	// to MinS3PartSize and as far as needed to stay within MaxS3Parts, and
+	// rounded to a multiple of 16 bytes.
+	PartSize int64
+	// PartConcurrency bounds parallel S3 part uploads in UploadFile; zero
+	// means DefaultPartConcurrency.
+	PartConcurrency int
+	// S3PollTimeout bounds the wait for an S3 upload to finish; zero means
+	// DefaultS3PollTimeout.
+	S3PollTimeout time.Duration
+	// HTTPClient replaces the client's own HTTP client (tests).
+	HTTPClient *http.Client
+	// Logger receives retries and lifecycle events; nil discards.
+	Logger logrus.FieldLogger
+}
+
+func (c *Config) setDefaults() {
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.Retries == 0 {
+		c.Retries = DefaultRetries
+	}
+	if c.Retries < 0 {
+		c.Retries = 0
+	}
+	if c.MinBackoff == 0 {
+		c.MinBackoff = DefaultMinBackoff
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = DefaultMaxBackoff
+	}
+	if c.ChunkSize == 0 {
+		c.ChunkSize = DefaultChunkSize
+	}
+	c.ChunkSize &^= 15
+	if c.PartSize == 0 {
+		c.PartSize = DefaultPartSize
+	}
+	if c.PartConcurrency == 0 {
+		c.PartConcurrency = DefaultPartConcurrency
+	}
+	if c.S3PollTimeout == 0 {
+		c.S3PollTimeout = DefaultS3PollTimeout
+	}
+	if c.Logger == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		c.Logger = l
+	}
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+}
+
+// Validate reports every problem of the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("dracoon.Config.BaseURL %q is not an http(s) URL", c.BaseURL))
+	}
+	if c.Login == "" || !c.Password.IsSet() {
+		errs = append(errs, errors.New("dracoon.Config.Login and Password are required"))
+	}
+	if c.ClientID == "" || !c.ClientSecret.IsSet() {
+		errs = append(errs, errors.New("dracoon.Config.ClientID and ClientSecret are required"))
+	}
+	if c.ChunkSize < 16 {
+		errs = append(errs, fmt.Errorf("dracoon.Config.ChunkSize %d is too small", c.ChunkSize))
+	}
+	if c.PartConcurrency < 1 {
+		errs = append(errs, fmt.Errorf("dracoon.Config.PartConcurrency %d must be positive", c.PartConcurrency))
+	}
+	if c.MinBackoff < 0 || c.MaxBackoff < c.MinBackoff {
+		errs = append(errs, errors.New("dracoon.Config backoff bounds are invalid"))
+	}
+	return errors.Join(errs...)
+}
+
+// Client talks to one DRACOON account. Create it with New.
+type Client struct {
+	cfg  Config
+	http *http.Client
+	log  logrus.FieldLogger
+	auth auth
+	keys keyCache
+
+	sysMu sync.Mutex
+	sys   *SystemInfo // cached public system info
+}
+
+// New checks cfg and returns a Client. It does not contact the server; the
+// first request logs in.
+func New(cfg Config) (*Client, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid dracoon config: %w", err)
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Transport: newTransport(cfg.Timeout)}
+	}
+	c := &Client{cfg: cfg, http: hc, log: cfg.Logger}
+	c.auth.sem = make(chan struct{}, 1)
+	c.keys.sem = make(chan struct{}, 1)
+	return c, nil
+}
+
+// newTransport returns a keep-alive transport with dial, TLS and
+// response-header timeouts but no overall deadline, so that large chunks
+// are bounded only by their context.
+func newTransport(responseTimeout time.Duration) *http.Transport {
+	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: keepAlive}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     true,
+		TLSHandshakeTimeout:   tlsTimeout,
+		ResponseHeaderTimeout: responseTimeout,
+		ExpectContinueTimeout: time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   32,
+	}
+}
+
+// request describes one API call.
+type request struct {
+	method string
+	path   string     // below /api, e.g. "/v4/nodes"; ignored when rawURL is set
+	rawURL string     // absolute URL (upload, download and presigned URLs)
+	query  url.Values // added to path
+	route  string     // for errors and logs, without secret tokens; default method+path
+	body   any        // JSON body, or nil
+	// payload, when not nil, builds a fresh body for every attempt, with its
+	// length and content type (chunks, parts).
+	payload    func() (io.Reader, int64, string)
+	noAuth     bool        // upload tokens, presigned URLs, public endpoints
+	basicAuth  bool        // OAuth client authentication
+	header     http.Header // extra request headers, e.g. Content-Range
+	ok         []int       // accepted statuses; default 200
+	idempotent bool        // repeat also after network errors
+	s3         bool        // errors are S3 XML
+}
+
+func (r *request) label() string {
+	if r.route != "" {
+		return r.route
+	}
+	return r.method + " " + r.path
+}
+
+// call sends req, retrying as shouldRetry says, and decodes a JSON response
+// into out (when not nil).
+func (c *Client) call(ctx context.Context, req *request, out any) error {
+	resp, err := c.send(ctx, req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return &DecodeError{Op: req.label(), Err: err}
+	}
+	return nil
+}
+
+// send performs req with retries and returns the accepted response, whose
+// body the caller must close.
+func (c *Client) send(ctx context.Context, req *request) (*http.Response, error) {
+	refreshed := false
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		resp, gen, err := c.attempt(ctx, req)
+		if err == nil {
+			return resp, nil
+		}
+		if !req.noAuth && !refreshed && IsStatus(err, http.StatusUnauthorized) {
+			// The token was revoked or expired early: refresh once and repeat.
+			refreshed = true
+			c.auth.invalidate(gen)
+			attempt--
+			continue
+		}
+		retry, wait := c.shouldRetry(ctx, req, err, attempt)
+		if !retry {
+			var ra *retryAfterError
+			if errors.As(err, &ra) {
+				err = ra.APIError
+			}
+			return nil, err
+		}
+		c.log.WithFields(logrus.Fields{"route": req.label(), "attempt": attempt + 1, "delay_ms": wait.Milliseconds()}).
+			WithError(err).Warn("dracoon request failed, retrying")
+		if err := sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// retryAfterError carries a Retry-After delay with the APIError it came with.
+type retryAfterError struct {
+	*APIError
+	after time.Duration
+}
+
+func (e *retryAfterError) Unwrap() error { return e.APIError }
+
+// shouldRetry decides whether err, the result of attempt (0-based), is worth
+// repeating and after which delay. Context errors never are; 429 and 5xx
+// are; network errors only for idempotent requests.
+func (c *Client) shouldRetry(ctx context.Context, req *request, err error, attempt int) (bool, time.Duration) {
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false, 0
+	}
+	if attempt >= c.cfg.Retries {
+		return false, 0
+	}
+	wait := c.backoff(attempt)
+	var ae *APIError
+	if errors.As(err, &ae) {
+		if ae.Status != http.StatusTooManyRequests && ae.Status < 500 {
+			return false, 0
+		}
+		var ra *retryAfterError
+		if errors.As(err, &ra) && ra.after > 0 {
+			wait = min(max(ra.after, wait), c.cfg.MaxBackoff)
+		}
+		return true, wait
+	}
+	var de *DecodeError
+	if errors.As(err, &de) {
+		return false, 0
+	}
+	return req.idempotent, wait
+}
+
+// backoff is the exponential delay before retry attempt+1, with full jitter
+// over its upper half.
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.cfg.MinBackoff << min(attempt, 20)
+	if d <= 0 || d > c.cfg.MaxBackoff {
+		d = c.cfg.MaxBackoff
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// attempt sends req once. It returns the auth generation used, so that a
+// 401 invalidates only that token.
+func (c *Client) attempt(ctx context.Context, req *request) (*http.Response, uint64, error) {
+	u := req.rawURL
+	if u == "" {
+		u = c.cfg.BaseURL + "/api" + req.path
+		if len(req.query) > 0 {
+			u += "?" + req.query.Encode()
+		}
+	}
+	var (
+		body   io.Reader = http.NoBody
+		length int64
+		ctype  string
+	)
+	switch {
+	case req.payload != nil:
+		body, length, ctype = req.payload()
+	case req.body != nil:
+		raw, err := json.Marshal(req.body)
+		if err != nil {
+			return nil, 0, fmt.Errorf("cannot encode %s: %w", req.label(), err)
+		}
+		body, length, ctype = bytes.NewReader(raw), int64(len(raw)), "application/json"
+	}
+	hreq, err := http.NewRequestWithContext(ctx, req.method, u, body)
+	if err != nil {
+		return nil, 0, fmt.Errorf("cannot build %s: %w", req.label(), err)
+	}
+	hreq.ContentLength = length
+	if length == 0 {
+		hreq.Body = http.NoBody
+	}
+	for k, v := range req.header {
+		hreq.Header[k] = v
+	}
+	if ctype != "" {
+		hreq.Header.Set("Content-Type", ctype)
+	}
+	if !req.s3 {
+		hreq.Header.Set("Accept", "application/json")
+	}
+	var gen uint64
+	if req.basicAuth {
+		hreq.SetBasicAuth(url.QueryEscape(c.cfg.ClientID), url.QueryEscape(c.cfg.ClientSecret.Reveal()))
+	}
+	if !req.noAuth {
+		var tok string
+		tok, gen, err = c.auth.token(ctx, c)
+		if err != nil {
+			return nil, 0, err
+		}
+		hreq.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := c.http.Do(hreq)
+	if err != nil {
+		return nil, gen, netError(req, err)
+	}
+	ok := req.ok
+	if ok == nil {
+		ok = []int{http.StatusOK}
+	}
+	for _, s := range ok {
+		if resp.StatusCode == s {
+			return resp, gen, nil
+		}
+	}
+	defer resp.Body.Close()
+	return nil, gen, readError(req, resp)
+}
+
+// netError strips the URL (which may hold an upload token or a presigned
+// signature) from a transport error.
+func netError(req *request, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return fmt.Errorf("cannot send %s: %w", req.label(), err)
+}
+
+// readError turns a non-accepted response into an *APIError (wrapped in a
+// retryAfterError when the server asked to wait).
+func readError(req *request, resp *http.Response) error {
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	ae := &APIError{Status: resp.StatusCode, Code: resp.StatusCode, Op: req.label()}
+	switch {
+	case req.s3:
+		var x struct {
+			Code    string `xml:"Code"`
+			Message string `xml:"Message"`
+		}
+		if xml.Unmarshal(raw, &x) == nil {
+			ae.Message, ae.DebugInfo = x.Code, x.Message
+		}
+	case strings.HasPrefix(req.path, "/oauth") || strings.HasSuffix(req.route, "/oauth/token"):
+		var o oauthErrorResponse
+		if json.Unmarshal(raw, &o) == nil {
+			ae.Message, ae.DebugInfo = o.Error, o.ErrorDescription
+		}
+	default:
+		var e errorResponse
+		if json.Unmarshal(raw, &e) == nil {
+			if e.Code != 0 {
+				ae.Code = e.Code
+			}
+			ae.Message, ae.DebugInfo = e.Message, e.DebugInfo
+			if e.ErrorCode != nil {
+				ae.ErrorCode = *e.ErrorCode
+			}
+		}
+	}
+	if ae.Message == "" {
+		ae.Message = http.StatusText(resp.StatusCode)
+	}
+	if after := parseRetryAfter(resp.Header.Get("Retry-After")); after > 0 {
+		return &retryAfterError{APIError: ae, after: after}
+	}
+	return ae
+}
+
+// parseRetryAfter reads delay-seconds or an HTTP date.
+func parseRetryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return time.Until(t)
+	}
+	return 0
+}
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

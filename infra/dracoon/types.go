@@ -1,0 +1,313 @@
+package dracoon
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
+)
+
+// Wire types. Field names follow the schemas of the DRACOON OpenAPI document
+// 4.26.7 (schema names in the comments); only the fields this client reads or
+// writes are listed.
+
+// Node is a room, folder or file (schema Node).
+type Node struct {
+	ID             int64            `json:"id"`
+	Type           string           `json:"type"` // NodeTypeRoom, NodeTypeFolder or NodeTypeFile
+	Name           string           `json:"name"`
+	ParentID       *int64           `json:"parentId,omitempty"` // absent at top level
+	ParentPath     string           `json:"parentPath,omitempty"`
+	Size           int64            `json:"size,omitempty"` // plaintext size of a file
+	IsEncrypted    bool             `json:"isEncrypted"`
+	Permissions    *NodePermissions `json:"permissions,omitempty"` // of the caller
+	ExpireAt       *time.Time       `json:"expireAt,omitempty"`
+	Notes          string           `json:"notes,omitempty"`
+	Classification int              `json:"classification,omitempty"`
+	CreatedAt      *time.Time       `json:"createdAt,omitempty"`
+}
+
+// Node types.
+const (
+	NodeTypeRoom   = "room"
+	NodeTypeFolder = "folder"
+	NodeTypeFile   = "file"
+)
+
+// NodePermissions are the caller's permissions on a node (schema NodePermissions).
+type NodePermissions struct {
+	Manage              bool `json:"manage"`
+	Read                bool `json:"read"`
+	Create              bool `json:"create"`
+	Change              bool `json:"change"`
+	Delete              bool `json:"delete"`
+	ManageDownloadShare bool `json:"manageDownloadShare"`
+	ManageUploadShare   bool `json:"manageUploadShare"`
+}
+
+// listRange is Range.
+type listRange struct {
+	Offset int64 `json:"offset"`
+	Limit  int64 `json:"limit"`
+	Total  int64 `json:"total"`
+}
+
+// nodeList is NodeList.
+type nodeList struct {
+	Range listRange `json:"range"`
+	Items []Node    `json:"items"`
+}
+
+// createRoomRequest is CreateRoomRequest.
+type createRoomRequest struct {
+	Name               string `json:"name"`
+	ParentID           int64  `json:"parentId"`
+	InheritPermissions bool   `json:"inheritPermissions"`
+}
+
+// SystemInfo is the public system information (schema SystemInfo).
+type SystemInfo struct {
+	LanguageDefault       string   `json:"languageDefault"`
+	S3Hosts               []string `json:"s3Hosts"`
+	S3EnforceDirectUpload bool     `json:"s3EnforceDirectUpload"`
+	UseS3Storage          bool     `json:"useS3Storage"` // upload parts directly to S3
+}
+
+// UserAccount is the caller's account (schema UserAccount).
+type UserAccount struct {
+	ID                  int64  `json:"id"`
+	UserName            string `json:"userName"`
+	FirstName           string `json:"firstName"`
+	LastName            string `json:"lastName"`
+	Email               string `json:"email,omitempty"`
+	IsEncryptionEnabled bool   `json:"isEncryptionEnabled"`
+}
+
+// objectExpiration is ObjectExpiration.
+type objectExpiration struct {
+	EnableExpiration bool       `json:"enableExpiration"`
+	ExpireAt         *time.Time `json:"expireAt,omitempty"`
+}
+
+// createUploadRequest is CreateFileUploadRequest.
+type createUploadRequest struct {
+	ParentID       int64             `json:"parentId"`
+	Name           string            `json:"name"`
+	Size           int64             `json:"size"`
+	Expiration     *objectExpiration `json:"expiration,omitempty"`
+	Notes          string            `json:"notes,omitempty"`
+	DirectS3Upload bool              `json:"directS3Upload,omitempty"`
+}
+
+// createUploadResponse is CreateFileUploadResponse.
+type createUploadResponse struct {
+	UploadURL string `json:"uploadUrl"`
+	UploadID  string `json:"uploadId"`
+	Token     string `json:"token"`
+}
+
+// chunkUploadResponse is ChunkUploadResponse.
+type chunkUploadResponse struct {
+	Size int64  `json:"size"`
+	Hash string `json:"hash"` // MD5 hex of the chunk
+}
+
+// completeUploadRequest is CompleteUploadRequest.
+type completeUploadRequest struct {
+	ResolutionStrategy string          `json:"resolutionStrategy"`
+	KeepShareLinks     bool            `json:"keepShareLinks"`
+	FileKey            *crypto.FileKey `json:"fileKey,omitempty"`
+}
+
+// presignedURLsRequest is GeneratePresignedUrlsRequest.
+type presignedURLsRequest struct {
+	Size            int64 `json:"size"`
+	FirstPartNumber int   `json:"firstPartNumber"`
+	LastPartNumber  int   `json:"lastPartNumber"`
+}
+
+// presignedURLList is PresignedUrlList.
+type presignedURLList struct {
+	URLs []struct {
+		URL        string `json:"url"`
+		PartNumber int    `json:"partNumber"`
+	} `json:"urls"`
+}
+
+// s3Part is S3FileUploadPart.
+type s3Part struct {
+	PartNumber int    `json:"partNumber"`
+	PartEtag   string `json:"partEtag"`
+}
+
+// completeS3Request is CompleteS3FileUploadRequest.
+type completeS3Request struct {
+	Parts              []s3Part        `json:"parts"`
+	ResolutionStrategy string          `json:"resolutionStrategy"`
+	KeepShareLinks     bool            `json:"keepShareLinks"`
+	FileKey            *crypto.FileKey `json:"fileKey,omitempty"`
+}
+
+// S3 upload states reported by GET /v4/nodes/files/uploads/{upload_id}.
+const (
+	uploadStatusTransfer  = "transfer"
+	uploadStatusFinishing = "finishing"
+	uploadStatusDone      = "done"
+	uploadStatusError     = "error"
+)
+
+// uploadStatus is S3FileUploadStatus.
+type uploadStatus struct {
+	Status       string         `json:"status"`
+	Node         *Node          `json:"node,omitempty"`
+	ErrorDetails *errorResponse `json:"errorDetails,omitempty"`
+}
+
+// missingKeysResponse is MissingKeysResponse.
+type missingKeysResponse struct {
+	Range listRange `json:"range"`
+	Items []struct {
+		UserID int64 `json:"userId"`
+		FileID int64 `json:"fileId"`
+	} `json:"items"`
+	Users []struct {
+		ID                 int64                     `json:"id"`
+		PublicKeyContainer crypto.PublicKeyContainer `json:"publicKeyContainer"`
+	} `json:"users"`
+	Files []struct {
+		ID               int64          `json:"id"`
+		FileKeyContainer crypto.FileKey `json:"fileKeyContainer"`
+	} `json:"files"`
+}
+
+// userFileKeySetRequest is UserFileKeySetRequest.
+type userFileKeySetRequest struct {
+	FileID  int64          `json:"fileId"`
+	UserID  int64          `json:"userId"`
+	FileKey crypto.FileKey `json:"fileKey"`
+}
+
+// userFileKeySetBatchRequest is UserFileKeySetBatchRequest.
+type userFileKeySetBatchRequest struct {
+	Items []userFileKeySetRequest `json:"items"`
+}
+
+// downloadTokenResponse is DownloadTokenGenerateResponse.
+type downloadTokenResponse struct {
+	DownloadURL string `json:"downloadUrl"`
+	Token       string `json:"token"`
+}
+
+// tokenResponse is the OAuth 2.0 token response.
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	RefreshToken string `json:"refresh_token"`
+	ExpiresIn    int64  `json:"expires_in"`
+}
+
+// errorResponse is ErrorResponse, the body of every JSON API error.
+type errorResponse struct {
+	Code      int    `json:"code"`
+	Message   string `json:"message"`
+	DebugInfo string `json:"debugInfo,omitempty"`
+	ErrorCode *int   `json:"errorCode,omitempty"`
+}
+
+// oauthErrorResponse is the error body of the OAuth endpoints.
+type oauthErrorResponse struct {
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description"`
+}
+
+// APIError is an error answered by DRACOON (or by the S3 endpoint of a direct
+// upload). It never carries a token, password or key.
+type APIError struct {
+	Status    int    // HTTP status
+	Code      int    // "code" of the body, usually equal to Status
+	Message   string // "message", or the OAuth error, or the S3 error code
+	DebugInfo string // "debugInfo", or the OAuth error_description, or the S3 message
+	ErrorCode int    // DRACOON's negative "errorCode"; 0 when absent or null
+	Op        string // what the client was doing, e.g. "POST /v4/nodes/rooms"
+}
+
+// Error describes the error with its operation, status and codes.
+func (e *APIError) Error() string {
+	msg := fmt.Sprintf("dracoon: %s: %d %s", e.Op, e.Status, http.StatusText(e.Status))
+	if e.ErrorCode != 0 {
+		msg += fmt.Sprintf(" (errorCode %d)", e.ErrorCode)
+	}
+	if e.Message != "" && e.Message != http.StatusText(e.Status) {
+		msg += ": " + e.Message
+	}
+	if e.DebugInfo != "" {
+		msg += ": " + e.DebugInfo
+	}
+	return msg
+}
+
+// Permanent reports whether repeating the request cannot succeed: true for
+// 400, 403, 404, 409 and 422; false for 401, 429, 5xx and anything else.
+func (e *APIError) Permanent() bool {
+	switch e.Status {
+	case http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusConflict,
+		http.StatusUnprocessableEntity:
+		return true
+	}
+	return false
+}
+
+// DecodeError reports a successful response whose body this client cannot
+// decode: the server speaks a protocol the client does not understand, and
+// repeating the request will not help.
+type DecodeError struct {
+	Op  string // e.g. "GET /v4/nodes"
+	Err error
+}
+
+// Error describes the operation and the decoding problem.
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("dracoon: %s: cannot decode response: %v", e.Op, e.Err)
+}
+
+// Unwrap returns the decoding error.
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// Permanent is always true.
+func (e *DecodeError) Permanent() bool { return true }
+
+// Errors returned by the client. They are wrapped with context; test for them
+// with errors.Is.
+var (
+	// ErrRoomNotEncrypted reports a target room that is not encrypted.
+	ErrRoomNotEncrypted = errors.New("room is not encrypted")
+	// ErrNoCreatePermission reports a target room in which the account may
+	// not create files.
+	ErrNoCreatePermission = errors.New("no create permission in room")
+	// ErrInvalidPath reports a room path with an empty or illegal segment.
+	ErrInvalidPath = errors.New("invalid room path")
+	// ErrChecksum reports an uploaded chunk whose MD5 the server computed
+	// differently.
+	ErrChecksum = errors.New("chunk checksum mismatch")
+	// ErrUploadClosed reports a call on an upload that was completed,
+	// cancelled or failed.
+	ErrUploadClosed = errors.New("upload is closed")
+	// ErrBadPart reports a part number, offset or length that does not match
+	// the upload's layout, or a proxy chunk sent out of order.
+	ErrBadPart = errors.New("bad upload part")
+	// ErrSizeMismatch reports content whose length differs from the
+	// declared size.
+	ErrSizeMismatch = errors.New("content size differs from declared size")
+	// ErrNoKeyPair reports an account without a key pair of the needed version.
+	ErrNoKeyPair = errors.New("no key pair")
+	// ErrUploadFailed reports an S3 upload that the server finished with an error.
+	ErrUploadFailed = errors.New("upload failed on the server")
+)
+
+// IsStatus reports whether err is an APIError with the given HTTP status.
+func IsStatus(err error, status int) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Status == status
+}

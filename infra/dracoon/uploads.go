@@ -1,0 +1,607 @@
+package dracoon
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
+)
+
+// Upload tuning.
+const (
+	// presignBatch is how many presigned URLs are requested at once.
+	presignBatch = 100
+	// presignMaxAge is how long a presigned URL is used after it was issued.
+	presignMaxAge = 30 * time.Minute
+	// cancelTimeout bounds the cancellation of a failed upload.
+	cancelTimeout = 30 * time.Second
+	// pollMin and pollMax bound the delay between S3 status polls.
+	pollMin, pollMax = 100 * time.Millisecond, 2 * time.Second
+)
+
+// ResolutionStrategy says what completing an upload does when a file of the
+// same name exists.
+type ResolutionStrategy string
+
+// Resolution strategies of the API.
+const (
+	ResolveAutorename ResolutionStrategy = "autorename" // keep both, renaming the new file
+	ResolveOverwrite  ResolutionStrategy = "overwrite"  // replace the existing file
+	ResolveFail       ResolutionStrategy = "fail"       // fail with 409
+)
+
+// UploadSpec describes one file to upload.
+type UploadSpec struct {
+	ParentID   int64              // room to upload into
+	Name       string             // file name
+	Size       int64              // plaintext size in bytes (equal to the ciphertext size)
+	ExpireAt   time.Time          // zero: the file does not expire
+	Notes      string             // at most MaxNotesLength characters
+	Resolution ResolutionStrategy // empty means ResolveAutorename
+}
+
+func (s *UploadSpec) check() error {
+	var errs []error
+	if s.ParentID <= 0 {
+		errs = append(errs, errors.New("parent id must be positive"))
+	}
+	if s.Name == "" || strings.ContainsAny(s.Name, illegalNameChars) || utf8.RuneCountInString(s.Name) > 150 {
+		errs = append(errs, fmt.Errorf("illegal file name %q", s.Name))
+	}
+	if s.Size < 0 {
+		errs = append(errs, errors.New("size must not be negative"))
+	}
+	if err := crypto.CheckSize(s.Size); err != nil {
+		errs = append(errs, err)
+	}
+	if utf8.RuneCountInString(s.Notes) > MaxNotesLength {
+		errs = append(errs, fmt.Errorf("notes longer than %d characters", MaxNotesLength))
+	}
+	if !s.ExpireAt.IsZero() && !s.ExpireAt.After(time.Now()) {
+		errs = append(errs, errors.New("expiration is in the past"))
+	}
+	switch s.Resolution {
+	case "":
+		s.Resolution = ResolveAutorename
+	case ResolveAutorename, ResolveOverwrite, ResolveFail:
+	default:
+		errs = append(errs, fmt.Errorf("unknown resolution strategy %q", s.Resolution))
+	}
+	return errors.Join(errs...)
+}
+
+// Upload is one open upload channel. Feed it the encrypted content part by
+// part with WritePart, then Complete it, or Cancel it. After any failure the
+// channel is cancelled on the server and the Upload is closed.
+type Upload struct {
+	c        *Client
+	spec     UploadSpec
+	id       string // uploadId
+	url      string // uploadUrl (proxy; holds the secret upload token)
+	direct   bool   // S3 direct upload
+	partSize int64
+	parts    int
+	log      logrus.FieldLogger
+
+	proxyMu sync.Mutex // serializes proxy chunks
+
+	mu     sync.Mutex
+	closed error // why the upload is closed; nil while open
+	done   bool  // completed successfully
+	next   int   // proxy: next part number expected
+	etags  map[int]string
+	urls   map[int]presigned
+
+	urlSem chan struct{} // serializes presigned URL requests
+	// multipart framing of proxy chunks
+	mpHead, mpTail []byte
+	mpType         string
+}
+
+// presigned is one presigned part URL.
+type presigned struct {
+	url    string
+	issued time.Time
+}
+
+// StartUpload opens an upload channel for spec: S3 direct when the server's
+// system info reports S3 storage, else proxy chunks.
+func (c *Client) StartUpload(ctx context.Context, spec UploadSpec) (*Upload, error) {
+	if err := spec.check(); err != nil {
+		return nil, fmt.Errorf("cannot start upload: %w", err)
+	}
+	si, err := c.SystemInfo(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cannot start upload: %w", err)
+	}
+	req := createUploadRequest{ParentID: spec.ParentID, Name: spec.Name, Size: spec.Size, Notes: spec.Notes,
+		DirectS3Upload: si.UseS3Storage}
+	if !spec.ExpireAt.IsZero() {
+		t := spec.ExpireAt.UTC()
+		req.Expiration = &objectExpiration{EnableExpiration: true, ExpireAt: &t}
+	}
+	var cu createUploadResponse
+	if err := c.call(ctx, &request{method: http.MethodPost, path: "/v4/nodes/files/uploads", body: req,
+		ok: []int{http.StatusCreated}}, &cu); err != nil {
+		return nil, fmt.Errorf("cannot create upload channel for %q: %w", spec.Name, err)
+	}
+	u := &Upload{c: c, spec: spec, id: cu.UploadID, url: cu.UploadURL, direct: si.UseS3Storage, next: 1,
+		etags: map[int]string{}, urls: map[int]presigned{}, urlSem: make(chan struct{}, 1)}
+	if u.direct {
+		u.partSize = s3PartSize(spec.Size, c.cfg.PartSize)
+	} else {
+		u.partSize = c.cfg.ChunkSize
+		u.initMultipart()
+	}
+	u.parts = partCount(spec.Size, u.partSize)
+	u.log = c.log.WithFields(logrus.Fields{"upload_id": u.id, "parent_id": spec.ParentID, "direct_s3": u.direct})
+	u.log.WithFields(logrus.Fields{"size": spec.Size, "parts": u.parts}).Debug("dracoon upload started")
+	return u, nil
+}
+
+// s3PartSize is the part size for size bytes: at least want and
+// MinS3PartSize, large enough for MaxS3Parts, a multiple of 16.
+func s3PartSize(size, want int64) int64 {
+	ps := max(want, MinS3PartSize)
+	if n := (size + MaxS3Parts - 1) / MaxS3Parts; n > ps {
+		ps = n
+	}
+	return (ps + 15) &^ 15
+}
+
+// partCount is the number of parts of size bytes; an empty file has one
+// empty part.
+func partCount(size, partSize int64) int {
+	if size == 0 {
+		return 1
+	}
+	return int((size + partSize - 1) / partSize)
+}
+
+// ID is the upload id.
+func (u *Upload) ID() string { return u.id }
+
+// Direct reports whether parts go directly to S3 (any order, concurrently)
+// rather than through the proxy (in order).
+func (u *Upload) Direct() bool { return u.direct }
+
+// PartSize is the length of every part but the last, a multiple of 16.
+func (u *Upload) PartSize() int64 { return u.partSize }
+
+// Parts is the number of parts, numbered from 1.
+func (u *Upload) Parts() int { return u.parts }
+
+// PartRange returns the byte offset and length of part n (1-based).
+func (u *Upload) PartRange(n int) (offset, length int64) {
+	offset = int64(n-1) * u.partSize
+	return offset, min(u.partSize, u.spec.Size-offset)
+}
+
+// contentRange is the Content-Range of a chunk: inclusive end, total size.
+func contentRange(offset, length, total int64) string {
+	return fmt.Sprintf("bytes %d-%d/%d", offset, offset+length-1, total)
+}
+
+// WritePart uploads part n (1-based), the encrypted bytes at offset, which
+// must be exactly PartRange(n). Proxy uploads need the parts in order; S3
+// uploads take them in any order and concurrently. A failed transfer is
+// repeated from data. On failure the upload is cancelled.
+func (u *Upload) WritePart(ctx context.Context, n int, offset int64, data []byte) error {
+	if err := u.open(); err != nil {
+		return err
+	}
+	if n < 1 || n > u.parts {
+		return u.fail(ctx, fmt.Errorf("cannot write part %d of %d: %w", n, u.parts, ErrBadPart))
+	}
+	if wantOff, wantLen := u.PartRange(n); offset != wantOff || int64(len(data)) != wantLen {
+		return u.fail(ctx, fmt.Errorf("cannot write part %d: offset %d length %d, want %d and %d: %w",
+			n, offset, len(data), wantOff, wantLen, ErrBadPart))
+	}
+	var err error
+	if u.direct {
+		err = u.putPart(ctx, n, data)
+	} else {
+		err = u.postChunk(ctx, n, offset, data)
+	}
+	if err != nil {
+		return u.fail(ctx, err)
+	}
+	return nil
+}
+
+// open returns why the upload is closed, or nil.
+func (u *Upload) open() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed != nil {
+		return fmt.Errorf("%w: %w", ErrUploadClosed, u.closed)
+	}
+	return nil
+}
+
+// initMultipart prepares the multipart/form-data framing of proxy chunks
+// (a part named "file", as the document describes the body).
+func (u *Upload) initMultipart() {
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	_, _ = mw.CreateFormFile("file", "chunk")
+	u.mpHead = bytes.Clone(b.Bytes())
+	b.Reset()
+	_ = mw.Close()
+	u.mpTail = bytes.Clone(b.Bytes())
+	u.mpType = mw.FormDataContentType()
+}
+
+// postChunk sends one proxy chunk and checks the returned size and MD5.
+func (u *Upload) postChunk(ctx context.Context, n int, offset int64, data []byte) error {
+	u.proxyMu.Lock()
+	defer u.proxyMu.Unlock()
+	u.mu.Lock()
+	next := u.next
+	u.mu.Unlock()
+	if n != next {
+		return fmt.Errorf("cannot write chunk %d: proxy chunks go in order, next is %d: %w", n, next, ErrBadPart)
+	}
+	if len(data) > 0 {
+		total := int64(len(u.mpHead)) + int64(len(data)) + int64(len(u.mpTail))
+		var cr chunkUploadResponse
+		err := u.c.call(ctx, &request{method: http.MethodPost, rawURL: u.url, route: "POST /v4/uploads/{token}",
+			payload: func() (io.Reader, int64, string) {
+				return io.MultiReader(bytes.NewReader(u.mpHead), bytes.NewReader(data), bytes.NewReader(u.mpTail)), total, u.mpType
+			},
+			header: http.Header{"Content-Range": {contentRange(offset, int64(len(data)), u.spec.Size)}},
+			noAuth: true, ok: []int{http.StatusCreated}, idempotent: true}, &cr)
+		if err != nil {
+			return fmt.Errorf("cannot upload chunk %d: %w", n, err)
+		}
+		sum := md5.Sum(data)
+		if cr.Size != int64(len(data)) || !strings.EqualFold(cr.Hash, hex.EncodeToString(sum[:])) {
+			return fmt.Errorf("cannot upload chunk %d: server has %d bytes with MD5 %s: %w", n, cr.Size, cr.Hash, ErrChecksum)
+		}
+	}
+	u.mu.Lock()
+	u.next++
+	u.mu.Unlock()
+	return nil
+}
+
+// putPart uploads one S3 part to its presigned URL and records its ETag.
+func (u *Upload) putPart(ctx context.Context, n int, data []byte) error {
+	pu, err := u.partURL(ctx, n)
+	if err != nil {
+		return err
+	}
+	resp, err := u.c.send(ctx, &request{method: http.MethodPut, rawURL: pu, route: "PUT {presigned S3 URL}",
+		payload: func() (io.Reader, int64, string) { return bytes.NewReader(data), int64(len(data)), "" },
+		noAuth:  true, s3: true, idempotent: true})
+	if err != nil {
+		return fmt.Errorf("cannot upload part %d: %w", n, err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	etag := strings.Trim(resp.Header.Get("ETag"), `"`)
+	if etag == "" {
+		return &DecodeError{Op: "PUT {presigned S3 URL}", Err: errors.New("no ETag")}
+	}
+	u.mu.Lock()
+	u.etags[n] = etag
+	delete(u.urls, n)
+	u.mu.Unlock()
+	return nil
+}
+
+// partURL returns a fresh presigned URL for part n, requesting a batch of
+// equally sized parts (or the shorter last part alone) when needed.
+func (u *Upload) partURL(ctx context.Context, n int) (string, error) {
+	lookup := func() (string, bool) {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		p, ok := u.urls[n]
+		return p.url, ok && time.Since(p.issued) < presignMaxAge
+	}
+	if s, ok := lookup(); ok {
+		return s, nil
+	}
+	select {
+	case u.urlSem <- struct{}{}:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	defer func() { <-u.urlSem }()
+	if s, ok := lookup(); ok {
+		return s, nil
+	}
+	_, length := u.PartRange(n)
+	first, last := n, n
+	if length == u.partSize {
+		// Full parts share one size: batch them, up to the last full part.
+		lastFull := u.parts
+		if _, l := u.PartRange(u.parts); l != u.partSize {
+			lastFull--
+		}
+		last = min(n+presignBatch-1, lastFull)
+	}
+	var list presignedURLList
+	err := u.c.call(ctx, &request{method: http.MethodPost, path: "/v4/nodes/files/uploads/" + u.id + "/s3_urls",
+		route: "POST /v4/nodes/files/uploads/{upload_id}/s3_urls",
+		body:  presignedURLsRequest{Size: length, FirstPartNumber: first, LastPartNumber: last},
+		ok:    []int{http.StatusCreated}, idempotent: true}, &list)
+	if err != nil {
+		return "", fmt.Errorf("cannot get presigned URLs for parts %d-%d: %w", first, last, err)
+	}
+	now := time.Now()
+	u.mu.Lock()
+	for _, p := range list.URLs {
+		if p.PartNumber >= first && p.PartNumber <= last {
+			if _, done := u.etags[p.PartNumber]; !done {
+				u.urls[p.PartNumber] = presigned{url: p.URL, issued: now}
+			}
+		}
+	}
+	u.mu.Unlock()
+	if s, ok := lookup(); ok {
+		return s, nil
+	}
+	return "", &DecodeError{Op: "POST /v4/nodes/files/uploads/{upload_id}/s3_urls", Err: fmt.Errorf("no URL for part %d", n)}
+}
+
+// Complete finishes the upload with fk, the file key (with its tag) wrapped
+// for the account's own public key (see Client.WrapFileKey), and returns the
+// new file. S3 uploads are polled until the server has assembled them. On
+// failure the upload is cancelled.
+func (u *Upload) Complete(ctx context.Context, fk crypto.FileKey) (Node, error) {
+	if err := u.open(); err != nil {
+		return Node{}, err
+	}
+	u.mu.Lock()
+	missing := 0
+	if u.direct {
+		missing = u.parts - len(u.etags)
+	} else {
+		missing = u.parts - (u.next - 1)
+	}
+	parts := make([]s3Part, 0, len(u.etags))
+	for i := 1; i <= u.parts; i++ {
+		if e, ok := u.etags[i]; ok {
+			parts = append(parts, s3Part{PartNumber: i, PartEtag: e})
+		}
+	}
+	u.mu.Unlock()
+	if missing > 0 {
+		return Node{}, u.fail(ctx, fmt.Errorf("cannot complete upload: %d of %d parts missing: %w", missing, u.parts, ErrBadPart))
+	}
+	var (
+		n   Node
+		err error
+	)
+	if u.direct {
+		n, err = u.completeS3(ctx, parts, fk)
+	} else {
+		err = u.c.call(ctx, &request{method: http.MethodPut, rawURL: u.url, route: "PUT /v4/uploads/{token}",
+			body: completeUploadRequest{ResolutionStrategy: string(u.spec.Resolution), FileKey: &fk},
+			ok:   []int{http.StatusCreated, http.StatusAccepted}, noAuth: true}, &n)
+		if err != nil {
+			err = fmt.Errorf("cannot complete upload: %w", err)
+		}
+	}
+	if err != nil {
+		return Node{}, u.fail(ctx, err)
+	}
+	u.mu.Lock()
+	u.done = true
+	u.closed = errors.New("completed")
+	u.mu.Unlock()
+	u.log.WithField("node_id", n.ID).Info("dracoon upload completed")
+	return n, nil
+}
+
+// completeS3 asks the server to assemble the parts and polls until it has.
+func (u *Upload) completeS3(ctx context.Context, parts []s3Part, fk crypto.FileKey) (Node, error) {
+	err := u.c.call(ctx, &request{method: http.MethodPut, path: "/v4/nodes/files/uploads/" + u.id + "/s3",
+		route: "PUT /v4/nodes/files/uploads/{upload_id}/s3",
+		body:  completeS3Request{Parts: parts, ResolutionStrategy: string(u.spec.Resolution), FileKey: &fk},
+		ok:    []int{http.StatusAccepted}}, nil)
+	if err != nil {
+		return Node{}, fmt.Errorf("cannot complete S3 upload: %w", err)
+	}
+	deadline := time.Now().Add(u.c.cfg.S3PollTimeout)
+	for wait := pollMin; ; wait = min(wait*2, pollMax) {
+		var st uploadStatus
+		err := u.c.call(ctx, &request{method: http.MethodGet, path: "/v4/nodes/files/uploads/" + u.id,
+			route: "GET /v4/nodes/files/uploads/{upload_id}", idempotent: true}, &st)
+		if err != nil {
+			return Node{}, fmt.Errorf("cannot get S3 upload status: %w", err)
+		}
+		switch st.Status {
+		case uploadStatusDone:
+			if st.Node == nil {
+				return Node{}, &DecodeError{Op: "GET /v4/nodes/files/uploads/{upload_id}", Err: errors.New("done without node")}
+			}
+			return *st.Node, nil
+		case uploadStatusError:
+			ae := &APIError{Op: "S3 upload assembly", Status: http.StatusInternalServerError}
+			if d := st.ErrorDetails; d != nil {
+				ae.Status, ae.Code, ae.Message, ae.DebugInfo = d.Code, d.Code, d.Message, d.DebugInfo
+				if d.ErrorCode != nil {
+					ae.ErrorCode = *d.ErrorCode
+				}
+			}
+			return Node{}, fmt.Errorf("cannot complete S3 upload: %w: %w", ErrUploadFailed, ae)
+		}
+		if time.Now().After(deadline) {
+			return Node{}, fmt.Errorf("cannot complete S3 upload: still %q after %s", st.Status, u.c.cfg.S3PollTimeout)
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return Node{}, err
+		}
+	}
+}
+
+// Cancel deletes the upload channel. It does nothing after a successful
+// Complete and may be called more than once.
+func (u *Upload) Cancel(ctx context.Context) error {
+	u.mu.Lock()
+	if u.done {
+		u.mu.Unlock()
+		return nil
+	}
+	if u.closed == nil {
+		u.closed = errors.New("cancelled")
+	}
+	u.mu.Unlock()
+	return u.deleteChannel(ctx)
+}
+
+// deleteChannel deletes the upload channel on the server; an unknown
+// channel counts as deleted.
+func (u *Upload) deleteChannel(ctx context.Context) error {
+	err := u.c.call(ctx, &request{method: http.MethodDelete, path: "/v4/nodes/files/uploads/" + u.id,
+		route: "DELETE /v4/nodes/files/uploads/{upload_id}", ok: []int{http.StatusNoContent}, idempotent: true}, nil)
+	if err != nil && !IsStatus(err, http.StatusNotFound) {
+		return fmt.Errorf("cannot cancel upload: %w", err)
+	}
+	return nil
+}
+
+// fail closes the upload because of err, cancels it on the server (also
+// when ctx is already done) and returns err.
+func (u *Upload) fail(ctx context.Context, err error) error {
+	u.mu.Lock()
+	first := u.closed == nil && !u.done
+	if first {
+		u.closed = err
+	}
+	u.mu.Unlock()
+	if !first {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
+	defer cancel()
+	if cerr := u.deleteChannel(cctx); cerr != nil {
+		u.log.WithError(cerr).Warn("dracoon cannot cancel failed upload")
+	}
+	u.log.WithError(err).Warn("dracoon upload failed and was cancelled")
+	return err
+}
+
+// WrapFileKey wraps k, which must carry its tag, for the account's own
+// public key, with the file key version of the account's key pair.
+func (c *Client) WrapFileKey(ctx context.Context, k crypto.PlainFileKey) (crypto.FileKey, error) {
+	priv, err := c.PrivateKey(ctx)
+	if err != nil {
+		return crypto.FileKey{}, err
+	}
+	fk, err := priv.Public().WrapFileKey(k)
+	if err != nil {
+		return crypto.FileKey{}, fmt.Errorf("cannot wrap file key: %w", err)
+	}
+	return fk, nil
+}
+
+// UploadFile encrypts spec.Size bytes read from r with key (a fresh key
+// without tag, see crypto.GenerateFileKey) and uploads them as one file.
+// Memory stays bounded by Config.PartConcurrency parts (S3) or one chunk
+// (proxy). On failure nothing is left on the server.
+func (c *Client) UploadFile(ctx context.Context, spec UploadSpec, r io.Reader, key crypto.PlainFileKey) (Node, error) {
+	sealer, err := crypto.NewSealer(key)
+	if err != nil {
+		return Node{}, fmt.Errorf("cannot upload %q: %w", spec.Name, err)
+	}
+	if _, err := c.PrivateKey(ctx); err != nil { // fail before sending anything
+		return Node{}, fmt.Errorf("cannot upload %q: %w", spec.Name, err)
+	}
+	u, err := c.StartUpload(ctx, spec)
+	if err != nil {
+		return Node{}, err
+	}
+	n, err := u.uploadFrom(ctx, sealer, r, key)
+	if err != nil {
+		return Node{}, u.fail(ctx, fmt.Errorf("cannot upload %q: %w", spec.Name, err))
+	}
+	return n, nil
+}
+
+// uploadFrom reads, seals and writes every part, then completes.
+func (u *Upload) uploadFrom(ctx context.Context, sealer *crypto.Sealer, r io.Reader, key crypto.PlainFileKey) (Node, error) {
+	workers := 1
+	if u.direct {
+		workers = u.c.cfg.PartConcurrency
+	}
+	buffers := make(chan []byte, workers)
+	for range workers {
+		buffers <- nil // allocated on first use
+	}
+	var (
+		segMu sync.Mutex
+		segs  = make([]crypto.Segment, 0, u.parts)
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	readErr := func() error {
+		for n := 1; n <= u.parts; n++ {
+			var buf []byte
+			select {
+			case buf = <-buffers:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			off, length := u.PartRange(n)
+			if int64(cap(buf)) < length {
+				buf = make([]byte, length)
+			}
+			buf = buf[:length]
+			if _, err := io.ReadFull(r, buf); err != nil {
+				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+					err = fmt.Errorf("%w: %w", ErrSizeMismatch, err)
+				}
+				return fmt.Errorf("cannot read part %d: %w", n, err)
+			}
+			g.Go(func() error {
+				defer func() { buffers <- buf }()
+				seg, err := sealer.Seal(off, buf, buf)
+				if err != nil {
+					return fmt.Errorf("cannot encrypt part %d: %w", n, err)
+				}
+				segMu.Lock()
+				segs = append(segs, seg)
+				segMu.Unlock()
+				return u.WritePart(gctx, n, off, buf)
+			})
+		}
+		return nil
+	}()
+	if err := g.Wait(); err != nil {
+		return Node{}, err
+	}
+	if readErr != nil {
+		return Node{}, readErr
+	}
+	var one [1]byte
+	if m, _ := io.ReadFull(r, one[:]); m > 0 {
+		return Node{}, fmt.Errorf("cannot upload more than %d bytes: %w", u.spec.Size, ErrSizeMismatch)
+	}
+	tag, err := sealer.Tag(segs)
+	if err != nil {
+		return Node{}, fmt.Errorf("cannot compute tag: %w", err)
+	}
+	key.Tag = tag
+	fk, err := u.c.WrapFileKey(ctx, key)
+	if err != nil {
+		return Node{}, err
+	}
+	return u.Complete(ctx, fk)
+}
