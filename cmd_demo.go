@@ -13,6 +13,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/recording-storage/recording-storage/conf"
@@ -36,21 +37,22 @@ func runDemo(ctx context.Context, args []string, s stdio) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(s.err)
 	configFile := fs.String("config", "", "configuration file (default: RS_CONFIG, else built-in defaults)")
-	domain := fs.String("instance", "local.recording-storage.test", "instance domain whose DRACOON account uploads")
+	domains := fs.String("instance", "local.recording-storage.test,local-s3.recording-storage.test",
+		"comma-separated instance domains whose DRACOON accounts upload (the defaults use proxy and S3 direct uploads)")
 	membersFile := fs.String("members", "testdata/dracoon/members.json", "room members who download and check the file")
 	size := conf.ByteSize(64 << 20)
 	fs.TextVar(&size, "size", size, "size of the generated recording (e.g. 64MiB)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if err := demo(ctx, s.out, *configFile, *domain, *membersFile, int64(size)); err != nil {
+	if err := demo(ctx, s.out, *configFile, strings.Split(*domains, ","), *membersFile, int64(size)); err != nil {
 		fmt.Fprintf(s.err, "demo: %v\n", err)
 		return 1
 	}
 	return 0
 }
 
-func demo(ctx context.Context, out io.Writer, configFile, domain, membersFile string, size int64) error {
+func demo(ctx context.Context, out io.Writer, configFile string, domains []string, membersFile string, size int64) error {
 	cfg, err := conf.Load(configFile, nil)
 	if err != nil {
 		return err
@@ -62,10 +64,6 @@ func demo(ctx context.Context, out io.Writer, configFile, domain, membersFile st
 	if err != nil {
 		return err
 	}
-	inst, err := instances.Instance(ctx, domain)
-	if err != nil {
-		return err
-	}
 	var members []demoMember
 	data, err := os.ReadFile(membersFile)
 	if err != nil {
@@ -74,8 +72,21 @@ func demo(ctx context.Context, out io.Writer, configFile, domain, membersFile st
 	if err := json.Unmarshal(data, &members); err != nil {
 		return fmt.Errorf("cannot parse %s: %w", membersFile, err)
 	}
+	for _, domain := range domains {
+		inst, err := instances.Instance(ctx, strings.TrimSpace(domain))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "instance  %s: DRACOON at %s\n", domain, inst.Dracoon.BaseURL)
+		if err := demoInstance(ctx, out, inst.Dracoon, members, size); err != nil {
+			return fmt.Errorf("instance %s: %w", domain, err)
+		}
+	}
+	return nil
+}
 
-	acct := inst.Dracoon
+// demoInstance uploads one recording with acct and checks it as every member.
+func demoInstance(ctx context.Context, out io.Writer, acct conf.DracoonAccount, members []demoMember, size int64) error {
 	client := func(login string, password, encryption conf.Secret) (*dracoon.Client, error) {
 		return dracoon.New(dracoon.Config{
 			BaseURL: acct.BaseURL, Login: login, Password: password, EncryptionPassword: encryption,

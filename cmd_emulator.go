@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -33,6 +34,12 @@ func runEmulator(ctx context.Context, args []string, s stdio) int {
 	accessTTL := fs.Duration("access-token-lifetime", emulator.DefaultAccessTokenLifetime, "OAuth access token lifetime")
 	refreshTTL := fs.Duration("refresh-token-lifetime", emulator.DefaultRefreshTokenLifetime, "OAuth refresh token lifetime")
 	verbose := fs.Bool("v", false, "log every request")
+	var s3Direct *bool
+	fs.Func("s3-direct-upload", "override the seed's s3DirectUpload: true or false", func(v string) error {
+		b, err := strconv.ParseBool(v)
+		s3Direct = &b
+		return err
+	})
 	fs.Usage = func() {
 		fmt.Fprintln(s.err, "usage: recording-storage dracoon-emulator --listen 127.0.0.1:PORT --data DIR [--seed FILE] [--faults SPEC] [--public-url URL]")
 		fmt.Fprintln(s.err, "Runs the local DRACOON API emulator until interrupted.")
@@ -60,6 +67,12 @@ func runEmulator(ctx context.Context, args []string, s stdio) int {
 			fmt.Fprintf(s.err, "dracoon-emulator: --seed: %v\n", err)
 			return 1
 		}
+	}
+	if s3Direct != nil {
+		if seed == nil {
+			seed = &emulator.Seed{}
+		}
+		seed.S3DirectUpload = *s3Direct
 	}
 
 	log := logrus.New()
