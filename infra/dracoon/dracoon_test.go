@@ -2,6 +2,7 @@ package dracoon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -537,5 +538,44 @@ func TestShouldRetry(t *testing.T) {
 				t.Errorf("shouldRetry = %v after %s, want %v after >= %s", got, wait, tt.want, tt.minWait)
 			}
 		})
+	}
+}
+
+// TestMissingKeys_user_with_two_key_pairs covers a user migrating from an
+// "A" key pair to RSA-4096: the server lists the user once per public key, and
+// each gets a file key of its own version.
+func TestMissingKeys_user_with_two_key_pairs(t *testing.T) {
+	t.Parallel()
+	const userDave = 99
+	legacy, err := crypto.GenerateKeyPair(crypto.KeyPairVersionA, encPassword, crypto.WithIterations(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	current := generatedKeyPairs(t)[1]
+	e := newEnv(t, false, func(c *emulator.Config) {
+		c.Seed.Users = append(c.Seed.Users, emulator.SeedUser{ID: userDave, UserName: "dave", Password: "dave-pw",
+			KeyPairs: []json.RawMessage{rawJSON(t, legacy), rawJSON(t, current)}})
+		c.Seed.Rooms[0].Members = append(c.Seed.Rooms[0].Members, emulator.SeedMember{UserID: userDave, Permissions: emulator.SeedPermissions{Read: true}})
+	})
+	ctx := context.Background()
+	c := e.svc()
+	data, sum := randomData(t, 1000)
+	n := upload(t, c, roomRecordings, "migrating.bin", data)
+	st, err := c.DistributeMissingKeys(ctx, KeyScope{FileID: n.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Stats count (user, file) pairs: alice, vec and dave, whose pair needs
+	// a key for each of his public keys.
+	if st != (KeyStats{Set: 3}) {
+		t.Errorf("stats = %+v, want 3 set", st)
+	}
+	// The server lists a user once per key version still lacking a key, so an
+	// empty second run shows that both of dave's versions were served.
+	if st, err := c.DistributeMissingKeys(ctx, KeyScope{FileID: n.ID}); err != nil || st != (KeyStats{}) {
+		t.Errorf("second run: %+v, %v; want nothing left", st, err)
+	}
+	if got := downloadSum(t, e.client("dave", "dave-pw", encPassword), n.ID); got != sum {
+		t.Error("dave: decrypted content differs")
 	}
 }
