@@ -235,7 +235,7 @@ func TestMissingKeys_members_and_vector_after_restart(t *testing.T) {
 			data, sum := randomData(t, 3*(64<<10)+3)
 			n := upload(t, c, room.ID, "shared.bin", data)
 
-			e.restart()
+			e.Restart()
 			c = e.svc()
 			st, err := c.DistributeMissingKeys(ctx, KeyScope{FileID: n.ID})
 			if err != nil {
@@ -313,7 +313,7 @@ func TestUpload_survives_faults(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, tt.s3, nil)
-			e.emu.InjectFault(tt.rule)
+			e.Emu.InjectFault(tt.rule)
 			c := e.svc()
 			size := 4*(64<<10) + 9
 			if tt.s3 {
@@ -352,8 +352,8 @@ func TestUpload_failure_cancels_channel(t *testing.T) {
 			if s3 {
 				prefix = emulator.S3PathPrefix
 			}
-			e.emu.InjectFault(emulator.FaultRule{PathPrefix: prefix, Method: http.MethodPost, Status: http.StatusInternalServerError, Times: 100})
-			e.emu.InjectFault(emulator.FaultRule{PathPrefix: prefix, Method: http.MethodPut, Status: http.StatusInternalServerError, Times: 100})
+			e.Emu.InjectFault(emulator.FaultRule{PathPrefix: prefix, Method: http.MethodPost, Status: http.StatusInternalServerError, Times: 100})
+			e.Emu.InjectFault(emulator.FaultRule{PathPrefix: prefix, Method: http.MethodPut, Status: http.StatusInternalServerError, Times: 100})
 			ctx := context.Background()
 			u, err := c.StartUpload(ctx, UploadSpec{ParentID: roomRecordings, Name: "doomed.bin", Size: 100})
 			if err != nil {
@@ -418,7 +418,7 @@ func TestUpload_beyond_4GiB(t *testing.T) {
 	if off <= 4<<30-64<<10 || off+length != size {
 		t.Fatalf("last part %d at %d+%d", last, off, length)
 	}
-	if err := e.emu.PreallocateUpload(u.ID(), off); err != nil {
+	if err := e.Emu.PreallocateUpload(u.ID(), off); err != nil {
 		t.Fatal(err)
 	}
 	u.mu.Lock()

@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -21,7 +20,7 @@ import (
 	"github.com/recording-storage/recording-storage/conf"
 	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator"
-	"github.com/recording-storage/recording-storage/infra/dracoon/emulator/speccheck"
+	"github.com/recording-storage/recording-storage/infra/dracoon/emulator/emulatortest"
 )
 
 // Seeded ids and credentials.
@@ -140,11 +139,8 @@ func testSeed(t *testing.T, s3 bool) *emulator.Seed {
 
 // env is an emulator behind the OpenAPI checker on 127.0.0.1.
 type env struct {
-	t       *testing.T
-	cfg     emulator.Config
-	emu     *emulator.Server
-	checker *speccheck.Checker
-	srv     *httptest.Server
+	*emulatortest.Server
+	t *testing.T
 }
 
 // newEnv starts an emulator; every exchange is validated against the
@@ -160,55 +156,14 @@ func newEnv(t *testing.T, s3 bool, mod func(*emulator.Config)) *env {
 	if mod != nil {
 		mod(&cfg)
 	}
-	spec, err := speccheck.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, cfg: cfg, checker: speccheck.NewChecker(spec, nil)}
-	e.start()
-	t.Cleanup(func() {
-		e.stop()
-		e.checker.Verify(t)
-		if e.checker.Checked() == 0 {
-			t.Error("no exchange was validated against the OpenAPI document")
-		}
-	})
-	return e
-}
-
-func (e *env) start() {
-	e.t.Helper()
-	emu, err := emulator.New(e.cfg)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.emu = emu
-	e.srv = httptest.NewServer(e.checker.Middleware(emu))
-}
-
-func (e *env) stop() {
-	if e.srv != nil {
-		e.srv.Close()
-		e.srv = nil
-	}
-	if e.emu != nil {
-		_ = e.emu.Close()
-		e.emu = nil
-	}
-}
-
-// restart starts a new emulator on the same data dir (and a new URL).
-func (e *env) restart() {
-	e.t.Helper()
-	e.stop()
-	e.start()
+	return &env{Server: emulatortest.Start(t, cfg), t: t}
 }
 
 // client returns a client logged in as user with fast test settings.
 func (e *env) client(user, password, encPw string, mod ...func(*Config)) *Client {
 	e.t.Helper()
 	cfg := Config{
-		BaseURL: e.srv.URL, Login: user, Password: conf.Secret(password),
+		BaseURL: e.URL, Login: user, Password: conf.Secret(password),
 		ClientID: testClientID, ClientSecret: testClientSecret, EncryptionPassword: conf.Secret(encPw),
 		Timeout: 10 * time.Second, MinBackoff: 5 * time.Millisecond, MaxBackoff: 1500 * time.Millisecond,
 		ChunkSize: 64 << 10, PartSize: MinS3PartSize, PartConcurrency: 3,
@@ -237,7 +192,7 @@ func (e *env) vec() *Client {
 func (e *env) revoke(token string) {
 	e.t.Helper()
 	form := url.Values{"token_type_hint": {"access_token"}, "token": {token}}
-	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/oauth/revoke", strings.NewReader(form.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, e.URL+"/oauth/revoke", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(url.QueryEscape(testClientID), url.QueryEscape(testClientSecret))
 	resp, err := http.DefaultClient.Do(req)

@@ -65,7 +65,7 @@ func TestOAuth_refresh_expiry_and_revoke(t *testing.T) {
 	c.call(http.MethodGet, "/api/v4/user/account", nil, http.StatusOK, nil)
 
 	// The legacy header works as well.
-	req, _ := http.NewRequest(http.MethodGet, e.url+"/api/v4/user/account", nil)
+	req, _ := http.NewRequest(http.MethodGet, e.URL+"/api/v4/user/account", nil)
 	req.Header.Set("X-Sds-Auth-Token", c.token)
 	doExpect(t, req, http.StatusOK, nil)
 
@@ -81,7 +81,7 @@ func TestOAuth_refresh_expiry_and_revoke(t *testing.T) {
 	c.call(http.MethodGet, "/api/v4/user/account", nil, http.StatusOK, nil)
 
 	// Revoke the access token: it stops working.
-	req, _ = http.NewRequest(http.MethodPost, e.url+"/oauth/revoke",
+	req, _ = http.NewRequest(http.MethodPost, e.URL+"/oauth/revoke",
 		stringsReader(url.Values{"token_type_hint": {"access_token"}, "token": {c.token}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Authorization", "Basic "+stdBasic(clientID, clientSecret))

@@ -79,7 +79,7 @@ func TestFaults_deterministic(t *testing.T) {
 	}
 	run := func() []int {
 		e := newEnv(t, emulator.Config{Faults: faults})
-		return statuses(t, e.url, 200)
+		return statuses(t, e.URL, 200)
 	}
 	first, second := run(), run()
 	count := map[int]int{}
@@ -99,7 +99,7 @@ func TestFaults_deterministic(t *testing.T) {
 	}
 	other, _ := emulator.ParseFaults("seed=8,500=0.1,429=0.1,reset=0.05")
 	e := newEnv(t, emulator.Config{Faults: other})
-	if third := statuses(t, e.url, 200); equalInts(third, first) {
+	if third := statuses(t, e.URL, 200); equalInts(third, first) {
 		t.Error("a different seed gave the same faults")
 	}
 }
@@ -121,9 +121,9 @@ func TestFaults_shapes_and_injection(t *testing.T) {
 	svc := e.svc()
 
 	// 429 on the API: error shape, Retry-After, then normal service.
-	e.emu.InjectFault(emulator.FaultRule{Method: http.MethodGet, PathPrefix: "/api/v4/nodes", Times: 2, Status: 429, RetryAfter: 2 * time.Second})
+	e.Emu.InjectFault(emulator.FaultRule{Method: http.MethodGet, PathPrefix: "/api/v4/nodes", Times: 2, Status: 429, RetryAfter: 2 * time.Second})
 	for range 2 {
-		req, _ := http.NewRequest(http.MethodGet, e.url+"/api/v4/nodes", nil)
+		req, _ := http.NewRequest(http.MethodGet, e.URL+"/api/v4/nodes", nil)
 		req.Header.Set("Authorization", "Bearer "+svc.token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -139,7 +139,7 @@ func TestFaults_shapes_and_injection(t *testing.T) {
 	svc.call(http.MethodGet, "/api/v4/nodes", nil, http.StatusOK, nil)
 
 	// 500 on the token endpoint: OAuth error shape.
-	e.emu.InjectFault(emulator.FaultRule{PathPrefix: "/oauth/token", Status: 500})
+	e.Emu.InjectFault(emulator.FaultRule{PathPrefix: "/oauth/token", Status: 500})
 	status, tr := e.oauth(url.Values{"grant_type": {"password"}, "username": {"svc"}, "password": {"svc-pw"}}, stdBasic(clientID, clientSecret))
 	if status != 500 || tr.Error != "server_error" {
 		t.Fatalf("oauth fault: %d %+v", status, tr)
@@ -147,7 +147,7 @@ func TestFaults_shapes_and_injection(t *testing.T) {
 
 	// Reset on a chunk: a network error, and the chunk had no effect.
 	ch := svc.createChannel(roomRecordings, "faulty.bin", 8, false)
-	e.emu.InjectFault(emulator.FaultRule{Method: http.MethodPost, PathPrefix: "/api/v4/uploads/", Reset: true})
+	e.Emu.InjectFault(emulator.FaultRule{Method: http.MethodPost, PathPrefix: "/api/v4/uploads/", Reset: true})
 	req, _ := http.NewRequest(http.MethodPost, ch.UploadURL, bytes.NewReader(pattern(8, 1)))
 	if resp, err := http.DefaultClient.Do(req); err == nil {
 		resp.Body.Close()
@@ -160,7 +160,7 @@ func TestFaults_shapes_and_injection(t *testing.T) {
 	var urls presigned
 	svc.call(http.MethodPost, "/api/v4/nodes/files/uploads/"+s3.UploadID+"/s3_urls",
 		map[string]any{"size": 4, "firstPartNumber": 1, "lastPartNumber": 1}, http.StatusCreated, &urls)
-	e.emu.InjectFault(emulator.FaultRule{Method: http.MethodPut, PathPrefix: emulator.S3PathPrefix, Status: 429})
+	e.Emu.InjectFault(emulator.FaultRule{Method: http.MethodPut, PathPrefix: emulator.S3PathPrefix, Status: 429})
 	code, _, body := putPart(t, urls.URLs[0].URL, []byte("abcd"), 4)
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "<Code>SlowDown</Code>") {
 		t.Fatalf("S3 fault: %d %s", code, body)
@@ -170,7 +170,7 @@ func TestFaults_shapes_and_injection(t *testing.T) {
 	}
 
 	// Latency only delays.
-	e.emu.InjectFault(emulator.FaultRule{PathPrefix: "/api/v4/public/", Latency: 150 * time.Millisecond})
+	e.Emu.InjectFault(emulator.FaultRule{PathPrefix: "/api/v4/public/", Latency: 150 * time.Millisecond})
 	start := time.Now()
 	(&client{e: e}).call(http.MethodGet, "/api/v4/public/system/info", nil, http.StatusOK, nil)
 	if d := time.Since(start); d < 150*time.Millisecond {
@@ -183,10 +183,10 @@ func TestFaults_queued_rules_apply_in_order(t *testing.T) {
 	svc := e.svc()
 	// Two queued rules on one path: the first (one 503) must not take the
 	// second's status when it is used up and removed.
-	e.emu.InjectFault(emulator.FaultRule{Method: http.MethodGet, PathPrefix: "/api/v4/nodes", Times: 1, Status: 503})
-	e.emu.InjectFault(emulator.FaultRule{Method: http.MethodGet, PathPrefix: "/api/v4/nodes", Times: 1, Status: 429, RetryAfter: time.Second})
+	e.Emu.InjectFault(emulator.FaultRule{Method: http.MethodGet, PathPrefix: "/api/v4/nodes", Times: 1, Status: 503})
+	e.Emu.InjectFault(emulator.FaultRule{Method: http.MethodGet, PathPrefix: "/api/v4/nodes", Times: 1, Status: 429, RetryAfter: time.Second})
 	for _, want := range []int{503, 429, 200} {
-		req, _ := http.NewRequest(http.MethodGet, e.url+"/api/v4/nodes", nil)
+		req, _ := http.NewRequest(http.MethodGet, e.URL+"/api/v4/nodes", nil)
 		req.Header.Set("Authorization", "Bearer "+svc.token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

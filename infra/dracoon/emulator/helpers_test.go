@@ -8,14 +8,13 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator"
-	"github.com/recording-storage/recording-storage/infra/dracoon/emulator/speccheck"
+	"github.com/recording-storage/recording-storage/infra/dracoon/emulator/emulatortest"
 )
 
 // Seeded ids.
@@ -67,12 +66,8 @@ func testSeed(s3 bool) *emulator.Seed {
 
 // env is one emulator behind the spec checker, served on 127.0.0.1.
 type env struct {
-	t       *testing.T
-	cfg     emulator.Config
-	emu     *emulator.Server
-	checker *speccheck.Checker
-	srv     *httptest.Server
-	url     string
+	*emulatortest.Server
+	t *testing.T
 }
 
 // newEnv starts an emulator with cfg (DataDir and Seed filled in when empty)
@@ -88,50 +83,7 @@ func newEnv(t *testing.T, cfg emulator.Config) *env {
 	if cfg.S3FinishDelay == 0 {
 		cfg.S3FinishDelay = 50 * time.Millisecond
 	}
-	spec, err := speccheck.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, cfg: cfg, checker: speccheck.NewChecker(spec, nil)}
-	e.start()
-	t.Cleanup(func() {
-		e.stop()
-		e.checker.Verify(t)
-		if e.checker.Checked() == 0 {
-			t.Error("no exchange was checked against the OpenAPI document")
-		}
-	})
-	return e
-}
-
-func (e *env) start() {
-	e.t.Helper()
-	emu, err := emulator.New(e.cfg)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.emu = emu
-	e.srv = httptest.NewServer(e.checker.Middleware(emu))
-	e.url = e.srv.URL
-}
-
-func (e *env) stop() {
-	if e.srv != nil {
-		e.srv.Close()
-		e.srv = nil
-	}
-	if e.emu != nil {
-		_ = e.emu.Close()
-		e.emu = nil
-	}
-}
-
-// restart stops the server and starts a new one on the same DataDir and seed.
-// The URL changes; tokens and state must survive.
-func (e *env) restart() {
-	e.t.Helper()
-	e.stop()
-	e.start()
+	return &env{Server: emulatortest.Start(t, cfg), t: t}
 }
 
 // tokenResp is the OAuth token response.
@@ -147,7 +99,7 @@ type tokenResp struct {
 // oauth posts form to /oauth/token with Basic client auth.
 func (e *env) oauth(form url.Values, basic string) (int, tokenResp) {
 	e.t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, e.url+"/oauth/token", strings.NewReader(form.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, e.URL+"/oauth/token", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if basic != "" {
 		req.Header.Set("Authorization", "Basic "+basic)
@@ -198,7 +150,7 @@ type apiError struct {
 	ErrorCode *int   `json:"errorCode"`
 }
 
-// call sends a JSON request to e.url+path (path starting with /api or
+// call sends a JSON request to e.URL+path (path starting with /api or
 // absolute) and checks the status; out, if not nil, receives the JSON body.
 func (c *client) call(method, path string, body any, want int, out any) []byte {
 	c.e.t.Helper()
@@ -212,7 +164,7 @@ func (c *client) call(method, path string, body any, want int, out any) []byte {
 	}
 	u := path
 	if !strings.HasPrefix(path, "http") {
-		u = c.e.url + path
+		u = c.e.URL + path
 	}
 	req, err := http.NewRequest(method, u, rd)
 	if err != nil {
@@ -335,7 +287,7 @@ func (c *client) createChannel(parent int64, name string, size int64, s3 bool) u
 	}
 	var ch uploadChannel
 	c.call(http.MethodPost, "/api/v4/nodes/files/uploads", body, http.StatusCreated, &ch)
-	if !strings.HasPrefix(ch.UploadURL, c.e.url+"/api/v4/uploads/") || ch.UploadID == "" || ch.Token == "" {
+	if !strings.HasPrefix(ch.UploadURL, c.e.URL+"/api/v4/uploads/") || ch.UploadID == "" || ch.Token == "" {
 		c.e.t.Fatalf("bad channel %+v", ch)
 	}
 	return ch

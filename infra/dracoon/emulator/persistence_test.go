@@ -30,7 +30,7 @@ func TestRestart_keeps_state_and_tokens(t *testing.T) {
 	sendChunk(t, ch.UploadURL, 0, []byte("abc"), "6", false, http.StatusCreated)
 	alice := e.alice()
 
-	e.restart()
+	e.Restart()
 
 	svc.call(http.MethodGet, "/api/v4/user/account", nil, http.StatusOK, nil)
 	if got := svc.download(f.ID, "", http.StatusOK); !bytes.Equal(got, data) {
@@ -45,7 +45,7 @@ func TestRestart_keeps_state_and_tokens(t *testing.T) {
 	}
 	svc.call(http.MethodGet, fmt.Sprintf("/api/v4/nodes/%d", room.ID), nil, http.StatusOK, nil)
 	// The old upload URL has the old port; the token path still works.
-	upload := e.url + "/api/v4/uploads/" + ch.Token
+	upload := e.URL + "/api/v4/uploads/" + ch.Token
 	sendChunk(t, upload, 3, []byte("def"), "6", false, http.StatusCreated)
 	var n node
 	complete(t, upload, map[string]any{"fileKey": key}, http.StatusCreated, &n)
@@ -70,7 +70,7 @@ func TestRestart_resumes_finishing_s3_upload(t *testing.T) {
 	_, etag, _ := putPart(t, urls.URLs[0].URL, pattern(10, 1), 10)
 	svc.call(http.MethodPut, "/api/v4/nodes/files/uploads/"+ch.UploadID+"/s3", map[string]any{"parts": []map[string]any{
 		{"partNumber": 1, "partEtag": etag}}, "fileKey": testKey("RSA-4096/AES-256-GCM", "svc")}, http.StatusAccepted, nil)
-	e.restart()
+	e.Restart()
 	st, _ := pollStatus(svc, ch.UploadID)
 	if st.Status != "done" || st.Node == nil || st.Node.Size != 10 {
 		t.Fatalf("status after restart %+v", st)
@@ -128,7 +128,7 @@ func TestProxyUpload_streams_to_disk(t *testing.T) {
 	if grown := after.TotalAlloc - before.TotalAlloc; grown > 24<<20 {
 		t.Fatalf("uploading 64 MiB allocated %d MiB", grown>>20)
 	}
-	info, err := os.Stat(filepath.Join(e.cfg.DataDir, "files", fmt.Sprintf("%d.bin", n.ID)))
+	info, err := os.Stat(filepath.Join(e.Config.DataDir, "files", fmt.Sprintf("%d.bin", n.ID)))
 	if err != nil || info.Size() != size || n.Size != size {
 		t.Fatalf("stored %v (%v), node size %d", info, err, n.Size)
 	}

@@ -161,7 +161,7 @@ func TestRooms_concurrent_create_same_name(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req, _ := http.NewRequest(http.MethodPost, e.url+"/api/v4/nodes/rooms",
+			req, _ := http.NewRequest(http.MethodPost, e.URL+"/api/v4/nodes/rooms",
 				strings.NewReader(fmt.Sprintf(`{"name":"same","parentId":%d}`, roomRecordings)))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Authorization", "Bearer "+svc.token)

@@ -141,7 +141,7 @@ func TestProxyUpload_rules(t *testing.T) {
 	svc.download(f.ID, "bytes=5000-", http.StatusRequestedRangeNotSatisfiable)
 	e.alice().download(f.ID, "", http.StatusOK)
 	e.login("dave", "dave-pw").expectError(http.MethodPost, fmt.Sprintf("/api/v4/nodes/files/%d/downloads", f.ID), nil, http.StatusNotFound, code(-40751))
-	req, _ = http.NewRequest(http.MethodGet, e.url+"/api/v4/downloads/not-a-token", nil)
+	req, _ = http.NewRequest(http.MethodGet, e.URL+"/api/v4/downloads/not-a-token", nil)
 	doExpect(t, req, http.StatusUnauthorized, nil)
 }
 
@@ -153,7 +153,7 @@ func TestProxyUpload_offset_beyond_4GiB(t *testing.T) {
 	const big = int64(5) << 30
 	tail := pattern(4096, 3)
 	ch := svc.createChannel(roomRecordings, "huge.bin", big+int64(len(tail)), false)
-	if err := e.emu.PreallocateUpload(ch.UploadID, big); err != nil {
+	if err := e.Emu.PreallocateUpload(ch.UploadID, big); err != nil {
 		t.Fatal(err)
 	}
 	sendChunk(t, ch.UploadURL, 0, tail, "*", false, http.StatusBadRequest)
