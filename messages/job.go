@@ -107,7 +107,7 @@ func ParseJob(data []byte, now time.Time) (*Job, error) {
 	inst := w.need(field(root, "", "instance"))
 	dv, dp := field(inst, "instance", "domain")
 	if s, ok := w.str(dp, dv, true); ok {
-		job.Instance = strings.TrimSpace(s)
+		job.Instance = strings.ToLower(strings.TrimSpace(s)) // domains are case-insensitive
 		if strings.ContainsAny(job.Instance, "/ \t?#%\\") {
 			w.errs.add(dp, "%q is not a domain name", s)
 		}

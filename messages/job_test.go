@@ -157,6 +157,15 @@ func TestParseJob_accepts(t *testing.T) {
 			},
 		},
 		{
+			name:   "domain_lowercased_for_lookup",
+			change: func(d map[string]any) { at(d, "instance")["domain"] = " 24sLocal.New.COM " },
+			check: func(t *testing.T, j *messages.Job) {
+				if j.Instance != "24slocal.new.com" {
+					t.Errorf("instance = %q", j.Instance)
+				}
+			},
+		},
+		{
 			name:   "unknown_fields_ignored",
 			change: func(d map[string]any) { d["future"] = map[string]any{"x": 1} },
 			check:  func(t *testing.T, j *messages.Job) {},
