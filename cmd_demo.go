@@ -107,6 +107,10 @@ func demoInstance(ctx context.Context, out io.Writer, acct conf.DracoonAccount, 
 	}
 
 	start := time.Now()
+	if _, err := service.PrivateKey(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "unlock    service key pair unlocked in %s (PBKDF2, once per client)\n", time.Since(start).Round(time.Millisecond))
 	roomPath := "demo/run-" + start.UTC().Format("20060102-150405.000")
 	room, err := service.EnsureRoomPath(ctx, acct.ParentRoomID, roomPath)
 	if err != nil {
