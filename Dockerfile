@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # Recording Storage image: a static binary on distroless, running as non-root.
 #   docker build -t recording-storage .
-#   docker run --rm -p 8080:8080 recording-storage            # = recording-storage run
+#   docker run --rm recording-storage validate - < message.json
 
 FROM golang:1.26 AS build
 WORKDIR /src
@@ -18,4 +18,4 @@ COPY --from=build /out/recording-storage /recording-storage
 USER nonroot:nonroot
 EXPOSE 8080
 ENTRYPOINT ["/recording-storage"]
-CMD ["run"]
+# No default command until the pipeline's "run" exists: without arguments the binary lists its commands.
