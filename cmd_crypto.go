@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -51,16 +50,10 @@ Checks DRACOON key pairs and decrypts downloaded recordings. Run a subcommand wi
 // runCryptoUnlock implements "crypto unlock": it unlocks a private key and,
 // when given, checks it against a public key.
 func runCryptoUnlock(_ context.Context, args []string, s stdio) int {
-	fs := flag.NewFlagSet("crypto unlock", flag.ContinueOnError)
-	fs.SetOutput(s.err)
+	fs := newFlagSet(s, "crypto unlock", "crypto unlock --private-key FILE --password-file FILE [--public-key FILE]", "Unlocks a DRACOON private key, prints its version and size, and checks it against the public key.")
 	privFile := fs.String("private-key", "", "private key container JSON (or a user key pair container)")
 	pwFile := fs.String("password-file", "", "file holding the key pair password as UTF-8 text")
 	pubFile := fs.String("public-key", "", "public key container JSON to check the private key against")
-	fs.Usage = func() {
-		fmt.Fprintln(s.err, "usage: recording-storage crypto unlock --private-key FILE --password-file FILE [--public-key FILE]")
-		fmt.Fprintln(s.err, "Unlocks a DRACOON private key, prints its version and size, and checks it against the public key.")
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -107,19 +100,13 @@ func runCryptoUnlock(_ context.Context, args []string, s stdio) int {
 // runCryptoDecrypt implements "crypto decrypt": it unwraps a file key and
 // prints it, or decrypts and verifies a downloaded file.
 func runCryptoDecrypt(ctx context.Context, args []string, s stdio) int {
-	fs := flag.NewFlagSet("crypto decrypt", flag.ContinueOnError)
-	fs.SetOutput(s.err)
+	fs := newFlagSet(s, "crypto decrypt", "crypto decrypt (--private-key FILE --password-file FILE --file-key FILE | --plain-file-key FILE) [--in FILE --out FILE]", "Without --in, prints the plain file key as JSON. With --in and --out, decrypts the content and verifies its tag.")
 	privFile := fs.String("private-key", "", "private key container JSON (or a user key pair container)")
 	pwFile := fs.String("password-file", "", "file holding the key pair password as UTF-8 text")
 	fkFile := fs.String("file-key", "", "encrypted file key JSON as the DRACOON API returns it")
 	plainFile := fs.String("plain-file-key", "", "plain file key JSON; replaces --private-key, --password-file and --file-key")
 	in := fs.String("in", "", "encrypted content to decrypt")
 	out := fs.String("out", "", "where to write the plaintext; written only when the tag verifies")
-	fs.Usage = func() {
-		fmt.Fprintln(s.err, "usage: recording-storage crypto decrypt (--private-key FILE --password-file FILE --file-key FILE | --plain-file-key FILE) [--in FILE --out FILE]")
-		fmt.Fprintln(s.err, "Without --in, prints the plain file key as JSON. With --in and --out, decrypts the content and verifies its tag.")
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

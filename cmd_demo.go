@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"hash"
 	"io"
@@ -34,8 +33,8 @@ type demoMember struct {
 // instance's service account into a new sub-room, hands the file key to the
 // room members, and has each member download, decrypt and compare it.
 func runDemo(ctx context.Context, args []string, s stdio) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(s.err)
+	fs := newFlagSet(s, "demo", "demo [--size SIZE] [--instance DOMAIN,...] [--members FILE]",
+		"Uploads, shares and reads back a generated recording on the local stack's DRACOON emulators.")
 	configFile := fs.String("config", "", "configuration file (default: RS_CONFIG, else built-in defaults)")
 	domains := fs.String("instance", "local.recording-storage.test,local-s3.recording-storage.test",
 		"comma-separated instance domains whose DRACOON accounts upload (the defaults use proxy and S3 direct uploads)")

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -22,8 +21,7 @@ const emulatorShutdownTimeout = 10 * time.Second
 // 127.0.0.1:PORT --data DIR [--seed FILE] [--faults SPEC] [--public-url URL]":
 // it serves the local DRACOON API emulator until ctx is cancelled.
 func runEmulator(ctx context.Context, args []string, s stdio) int {
-	fs := flag.NewFlagSet("dracoon-emulator", flag.ContinueOnError)
-	fs.SetOutput(s.err)
+	fs := newFlagSet(s, "dracoon-emulator", "dracoon-emulator --listen 127.0.0.1:PORT --data DIR [--seed FILE] [--faults SPEC] [--public-url URL]", "Runs the local DRACOON API emulator until interrupted.")
 	listen := fs.String("listen", "127.0.0.1:8090", "address to listen on (port 0 picks a free port)")
 	dataDir := fs.String("data", "", "directory for the emulator state (required; created if missing)")
 	seedFile := fs.String("seed", "", "JSON seed file (see testdata/dracoon/README.md); only what is missing is created")
@@ -40,11 +38,6 @@ func runEmulator(ctx context.Context, args []string, s stdio) int {
 		s3Direct = &b
 		return err
 	})
-	fs.Usage = func() {
-		fmt.Fprintln(s.err, "usage: recording-storage dracoon-emulator --listen 127.0.0.1:PORT --data DIR [--seed FILE] [--faults SPEC] [--public-url URL]")
-		fmt.Fprintln(s.err, "Runs the local DRACOON API emulator until interrupted.")
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,14 +14,8 @@ import (
 
 // runValidate implements "recording-storage validate [--now RFC3339] FILE|-".
 func runValidate(_ context.Context, args []string, s stdio) int {
-	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	fs.SetOutput(s.err)
+	fs := newFlagSet(s, "validate", "validate [--now RFC3339] FILE|-", "Parses and validates one job message and prints the normalized job as JSON.")
 	nowFlag := fs.String("now", "", "clock for expiration arithmetic, RFC 3339 (default: now)")
-	fs.Usage = func() {
-		fmt.Fprintln(s.err, "usage: recording-storage validate [--now RFC3339] FILE|-")
-		fmt.Fprintln(s.err, "Parses and validates one job message and prints the normalized job as JSON.")
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -58,6 +59,22 @@ func dispatch(ctx context.Context, args []string, s stdio) int {
 		return 2
 	}
 	return c.run(ctx, args[1:], s)
+}
+
+// newFlagSet returns the flag set of a subcommand that reports to s.err and
+// whose usage prints synopsis ("recording-storage NAME ...") and summary
+// above the flag defaults.
+func newFlagSet(s stdio, name, synopsis, summary string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(s.err)
+	fs.Usage = func() {
+		fmt.Fprintln(s.err, "usage: recording-storage "+synopsis)
+		if summary != "" {
+			fmt.Fprintln(s.err, summary)
+		}
+		fs.PrintDefaults()
+	}
+	return fs
 }
 
 func usage(w io.Writer, cmds map[string]command) {
