@@ -200,35 +200,7 @@ func (w *walker) meeting(v any, path string) Meeting {
 		}
 		m.ID = n
 	}
-	if tv, tp := field(obj, path, "type"); tv != nil {
-		if t := w.opt(tv, tp); t != nil {
-			if v, p := field(t, tp, "id"); v != nil {
-				if s, isStr := v.(string); isStr {
-					// Some producers send numeric ids as strings.
-					if n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64); err == nil {
-						m.Type.ID = &n
-					} else {
-						w.errs.add(p, "must be an integer, got %q", s)
-					}
-				} else if n, ok := w.integer(p, v, false); ok {
-					m.Type.ID = &n
-				}
-			}
-			if v, p := field(t, tp, "name"); v != nil {
-				if s, ok := w.str(p, v, false); ok {
-					m.Type.Name = strings.TrimSpace(s)
-				}
-			}
-			if v, p := field(t, tp, "duration"); v != nil {
-				if n, ok := w.integer(p, v, false); ok {
-					if n < 0 {
-						w.errs.add(p, "must not be negative, got %d", n)
-					}
-					m.Type.Duration = n
-				}
-			}
-		}
-	}
+	m.Type = w.meetingType(field(obj, path, "type"))
 	uv, up := field(obj, path, "user")
 	if u := w.person(uv, up); u != nil {
 		m.User = *u
@@ -245,20 +217,48 @@ func (w *walker) meeting(v any, path string) Meeting {
 		}
 		m.Date = d
 	}
-	if v, p := field(obj, path, "timezone"); v != nil {
-		if s, ok := w.str(p, v, false); ok && strings.TrimSpace(s) != "" {
-			if _, err := time.LoadLocation(strings.TrimSpace(s)); err != nil {
-				w.errs.add(p, "%q is not an IANA time zone name", s)
-			}
-			m.Timezone = strings.TrimSpace(s)
+	tzv, tzp := field(obj, path, "timezone")
+	if tz, ok := w.str(tzp, tzv, false); ok && strings.TrimSpace(tz) != "" {
+		m.Timezone = strings.TrimSpace(tz)
+		if _, err := time.LoadLocation(m.Timezone); err != nil {
+			w.errs.add(tzp, "%q is not an IANA time zone name", tz)
 		}
 	}
-	if v, p := field(obj, path, "description"); v != nil {
-		if s, ok := w.str(p, v, false); ok {
-			m.Description = s
-		}
+	if d, ok := w.optStr(field(obj, path, "description")); ok {
+		m.Description = d
 	}
 	return m
+}
+
+// meetingType reads the optional meeting.type object.
+func (w *walker) meetingType(v any, path string) MeetingType {
+	var mt MeetingType
+	t := w.opt(v, path)
+	if t == nil {
+		return mt
+	}
+	idv, idp := field(t, path, "id")
+	if s, isStr := idv.(string); isStr {
+		// Some producers send numeric ids as strings.
+		if n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64); err == nil {
+			mt.ID = &n
+		} else {
+			w.errs.add(idp, "must be an integer, got %q", s)
+		}
+	} else if n, ok := w.integer(idp, idv, false); ok {
+		mt.ID = &n
+	}
+	if name, ok := w.optStr(field(t, path, "name")); ok {
+		mt.Name = strings.TrimSpace(name)
+	}
+	dv, dp := field(t, path, "duration")
+	if n, ok := w.integer(dp, dv, false); ok {
+		if n < 0 {
+			w.errs.add(dp, "must not be negative, got %d", n)
+		}
+		mt.Duration = n
+	}
+	return mt
 }
 
 func (w *walker) person(v any, path string) *Person {
@@ -267,15 +267,11 @@ func (w *walker) person(v any, path string) *Person {
 		return nil
 	}
 	var p Person
-	if v, fp := field(obj, path, "name"); v != nil {
-		if s, ok := w.str(fp, v, false); ok {
-			p.Name = strings.TrimSpace(s)
-		}
+	if name, ok := w.optStr(field(obj, path, "name")); ok {
+		p.Name = strings.TrimSpace(name)
 	}
-	if v, fp := field(obj, path, "email"); v != nil {
-		if s, ok := w.str(fp, v, false); ok {
-			p.Email = strings.TrimSpace(s)
-		}
+	if email, ok := w.optStr(field(obj, path, "email")); ok {
+		p.Email = strings.TrimSpace(email)
 	}
 	return &p
 }

@@ -76,6 +76,9 @@ func (w *walker) object(path string, v any, required bool) map[string]any {
 	return nil
 }
 
+// optStr returns v as a string; ok is false when it is missing or invalid.
+func (w *walker) optStr(v any, path string) (string, bool) { return w.str(path, v, false) }
+
 // str returns v as a string. Missing, null or blank values are errors when
 // required; ok is false when no usable string was found.
 func (w *walker) str(path string, v any, required bool) (s string, ok bool) {
