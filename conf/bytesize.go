@@ -10,19 +10,26 @@ import (
 // with a unit: B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024).
 type ByteSize int64
 
-var byteUnits = []struct {
+// byteUnits lists the accepted units, longest suffixes first so that "MiB"
+// is not read as "B"; the first three are the binary units String uses.
+func byteUnits() []struct {
 	suffix string
 	mult   int64
-}{
-	{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10},
-	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1},
+} {
+	return []struct {
+		suffix string
+		mult   int64
+	}{
+		{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1},
+	}
 }
 
 // UnmarshalText parses a size such as "20MiB".
 func (b *ByteSize) UnmarshalText(text []byte) error {
 	s := strings.TrimSpace(string(text))
 	mult := int64(1)
-	for _, u := range byteUnits {
+	for _, u := range byteUnits() {
 		if strings.HasSuffix(strings.ToLower(s), strings.ToLower(u.suffix)) {
 			s, mult = strings.TrimSpace(s[:len(s)-len(u.suffix)]), u.mult
 			break
@@ -38,7 +45,7 @@ func (b *ByteSize) UnmarshalText(text []byte) error {
 
 // String renders the size in the largest binary unit that divides it.
 func (b ByteSize) String() string {
-	for _, u := range byteUnits[:3] {
+	for _, u := range byteUnits()[:3] {
 		if b != 0 && int64(b)%u.mult == 0 {
 			return strconv.FormatInt(int64(b)/u.mult, 10) + u.suffix
 		}

@@ -60,8 +60,6 @@ func walkFields(v reflect.Value, prefix string, fn func(path string, v reflect.V
 	}
 }
 
-var durationType = reflect.TypeFor[time.Duration]()
-
 func isLeaf(v reflect.Value) bool {
 	_, ok := v.Addr().Interface().(encoding.TextUnmarshaler)
 	return ok
@@ -71,7 +69,7 @@ func setField(v reflect.Value, raw string) error {
 	if u, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok {
 		return u.UnmarshalText([]byte(raw))
 	}
-	if v.Type() == durationType {
+	if v.Type() == reflect.TypeFor[time.Duration]() {
 		d, err := time.ParseDuration(raw)
 		if err != nil {
 			return fmt.Errorf("%q is not a duration like 90s or 5m", raw)

@@ -5,14 +5,24 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"regexp"
 	"time"
 
 	"github.com/sirupsen/logrus"
 )
 
-// queueName matches names that SQS and SNS accept for queues and topics.
-var queueName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
+// isQueueName reports whether SQS and SNS accept name for a queue or topic:
+// 1 to 80 ASCII letters, digits, '-' or '_'.
+func isQueueName(name string) bool {
+	if len(name) < 1 || len(name) > 80 {
+		return false
+	}
+	for _, c := range name {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
 
 // SQS limits on the visibility timeout.
 const maxVisibilityTimeout = 12 * time.Hour
@@ -130,7 +140,7 @@ func (v *validator) url(path, raw string, required bool) {
 }
 
 func (v *validator) topic(path, name string, seen map[string]string) {
-	if !queueName.MatchString(name) {
+	if !isQueueName(name) {
 		v.addf("%s must be 1 to 80 letters, digits, '-' or '_', got %q", path, name)
 		return
 	}
