@@ -1,0 +1,132 @@
+// Package errclass holds the project's one classification of errors: every
+// layer (the DRACOON client, the configurator, the messages, the S3 source
+// and the pipeline middleware) marks or reads errors through it.
+//
+// There are three classes:
+//
+//   - Permanent: the input or the configuration is wrong; repeating cannot
+//     help. The pipeline sends the message to the poison queue with the reason.
+//   - Transient: the network, a 5xx, a 429 or a 408, a truncated body;
+//     repeating later may succeed. The pipeline retries with backoff.
+//   - Unknown: a write may or may not have taken effect (its answer was
+//     lost) and the truth could not be learned. Whoever repeats the work
+//     must find out the truth first (look the result up) before writing
+//     again.
+//
+// An error is classified by the outermost mark in its chain (an error in
+// the chain that has an ErrorClass method, such as the wrappers returned by
+// Permanent, Transient and Unknown). Unmarked errors fall back to a few
+// standard rules (context errors, network errors, truncated reads are
+// transient) and otherwise count as transient: a message whose failure
+// nobody understood is retried until its deliveries run out, never dropped.
+package errclass
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"syscall"
+)
+
+// Class is the class of an error.
+type Class int
+
+// The classes. The zero value is Transient, the class of unmarked errors.
+const (
+	Transient Class = iota // retry with backoff
+	Permanent              // the input or configuration is wrong: do not retry
+	Unknown                // a write's outcome is unknown: learn the truth before repeating
+)
+
+// String returns "transient", "permanent" or "unknown".
+func (c Class) String() string {
+	switch c {
+	case Permanent:
+		return "permanent"
+	case Unknown:
+		return "unknown"
+	default:
+		return "transient"
+	}
+}
+
+// Classifier is implemented by errors that know their class.
+type Classifier interface {
+	error
+	ErrorClass() Class
+}
+
+// Of returns the class of err; nil is Transient (there is nothing to classify,
+// callers check err != nil first).
+func Of(err error) Class {
+	if err == nil {
+		return Transient
+	}
+	var c Classifier
+	if errors.As(err, &c) {
+		return c.ErrorClass()
+	}
+	return Transient
+}
+
+// IsPermanent reports whether err is of class Permanent.
+func IsPermanent(err error) bool { return err != nil && Of(err) == Permanent }
+
+// IsTransient reports whether err is of class Transient.
+func IsTransient(err error) bool { return err != nil && Of(err) == Transient }
+
+// IsUnknown reports whether err is of class Unknown.
+func IsUnknown(err error) bool { return err != nil && Of(err) == Unknown }
+
+// IsNetwork reports whether err is a failure of the connection itself
+// (refused, reset, timed out, cut off), as opposed to an answer.
+func IsNetwork(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// marked wraps an error with a class.
+type marked struct {
+	err   error
+	class Class
+}
+
+func (m *marked) Error() string     { return m.err.Error() }
+func (m *marked) Unwrap() error     { return m.err }
+func (m *marked) ErrorClass() Class { return m.class }
+
+// Mark returns err marked with class c; nil stays nil. The message is err's.
+func Mark(err error, c Class) error {
+	if err == nil {
+		return nil
+	}
+	return &marked{err: err, class: c}
+}
+
+// AsPermanent marks err as Permanent; nil stays nil.
+func AsPermanent(err error) error { return Mark(err, Permanent) }
+
+// AsTransient marks err as Transient; nil stays nil.
+func AsTransient(err error) error { return Mark(err, Transient) }
+
+// AsUnknown marks err as Unknown; nil stays nil.
+func AsUnknown(err error) error { return Mark(err, Unknown) }
+
+// sentinel is an error value of a fixed class, for package-level sentinels.
+type sentinel struct {
+	msg   string
+	class Class
+}
+
+func (s *sentinel) Error() string     { return s.msg }
+func (s *sentinel) ErrorClass() Class { return s.class }
+
+// New returns a distinct error value with message msg and class c, for
+// sentinels compared with errors.Is.
+func New(c Class, msg string) error { return &sentinel{msg: msg, class: c} }

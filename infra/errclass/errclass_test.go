@@ -1,0 +1,67 @@
+package errclass_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"syscall"
+	"testing"
+
+	"github.com/recording-storage/recording-storage/infra/errclass"
+)
+
+func TestOf(t *testing.T) {
+	sentinelP := errclass.New(errclass.Permanent, "bad thing")
+	tests := []struct {
+		name string
+		err  error
+		want errclass.Class
+	}{
+		{"plain", errors.New("x"), errclass.Transient},
+		{"permanent", errclass.AsPermanent(errors.New("x")), errclass.Permanent},
+		{"unknown", errclass.AsUnknown(errors.New("x")), errclass.Unknown},
+		{"wrapped permanent", fmt.Errorf("ctx: %w", errclass.AsPermanent(io.EOF)), errclass.Permanent},
+		{"outermost wins", errclass.AsTransient(errclass.AsPermanent(errors.New("x"))), errclass.Transient},
+		{"sentinel", fmt.Errorf("room 3: %w", sentinelP), errclass.Permanent},
+		{"joined first marked", errors.Join(errors.New("a"), errclass.AsUnknown(errors.New("b"))), errclass.Unknown},
+		{"context", context.Canceled, errclass.Transient},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := errclass.Of(tt.err); got != tt.want {
+				t.Errorf("Of(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
+	}
+	if errclass.Mark(nil, errclass.Permanent) != nil {
+		t.Error("Mark(nil) is not nil")
+	}
+	if errclass.IsPermanent(nil) || errclass.IsTransient(nil) || errclass.IsUnknown(nil) {
+		t.Error("nil has a class")
+	}
+	if !errors.Is(fmt.Errorf("w: %w", sentinelP), sentinelP) {
+		t.Error("sentinel not found by errors.Is")
+	}
+}
+
+func TestIsNetwork(t *testing.T) {
+	tests := []struct {
+		err  error
+		want bool
+	}{
+		{&net.OpError{Op: "read", Err: syscall.ECONNRESET}, true},
+		{fmt.Errorf("x: %w", io.ErrUnexpectedEOF), true},
+		{syscall.ECONNREFUSED, true},
+		{context.DeadlineExceeded, true},
+		{context.Canceled, false},
+		{errors.New("x"), false},
+		{nil, false},
+	}
+	for _, tt := range tests {
+		if got := errclass.IsNetwork(tt.err); got != tt.want {
+			t.Errorf("IsNetwork(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}
