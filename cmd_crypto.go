@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -130,8 +131,12 @@ func runCryptoDecrypt(ctx context.Context, args []string, s stdio) int {
 
 	var key crypto.PlainFileKey
 	if *plainFile != "" {
-		if err := readJSONFile(*plainFile, &key); err != nil {
+		b, err := readSmallFile(*plainFile, cryptoMaxKeyFile)
+		if err != nil {
 			return fail(err)
+		}
+		if key, err = crypto.ImportPlainFileKeyJSON(b); err != nil {
+			return fail(fmt.Errorf("%s: %w", *plainFile, err))
 		}
 	} else {
 		privC, _, err := readKeyContainers(*privFile)
@@ -152,9 +157,18 @@ func runCryptoDecrypt(ctx context.Context, args []string, s stdio) int {
 	}
 
 	if *in == "" {
-		enc := json.NewEncoder(s.out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(key); err != nil {
+		// The one place that prints a plain file key, on request: export it
+		// explicitly (its MarshalJSON redacts the key).
+		raw, err := key.ExportJSON()
+		if err != nil {
+			return fail(err)
+		}
+		var out bytes.Buffer
+		if err := json.Indent(&out, raw, "", "  "); err != nil {
+			return fail(err)
+		}
+		out.WriteByte('\n')
+		if _, err := s.out.Write(out.Bytes()); err != nil {
 			return fail(err)
 		}
 		return 0

@@ -126,6 +126,57 @@ func TestCrypto_decrypt_prints_the_plain_file_key(t *testing.T) {
 	}
 }
 
+func TestCrypto_decrypt_printed_key_decrypts_the_content(t *testing.T) {
+	t.Parallel()
+	const unitKey = "unit/data/fk_rsa2048_aes256gcm/"
+	code, stdout, stderr := runCryptoCLI("decrypt",
+		"--private-key", cryptoVector("unit/data/kp_rsa2048/private_key.json"),
+		"--password-file", cryptoVector("unit/data/kp_general/pw.txt"),
+		"--file-key", cryptoVector(unitKey+"enc_file_key.json"))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if strings.Contains(stdout, "REDACTED") || !strings.HasSuffix(stdout, "}\n") {
+		t.Fatalf("printed key %q", stdout)
+	}
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "plain_file_key.json")
+	if err := os.WriteFile(keyFile, []byte(stdout), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in := writeDecoded(t, dir, "unit/files/aes256gcm/enc_file.b64")
+	out := filepath.Join(dir, "plain.bin")
+	if code, _, stderr := runCryptoCLI("decrypt", "--plain-file-key", keyFile, "--in", in, "--out", out); code != 0 {
+		t.Fatalf("decrypt with the printed key: exit %d: %s", code, stderr)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(writeDecoded(t, dir, "unit/files/plain_file.b64"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("decrypted %q, want %q", got, want)
+	}
+}
+
+func TestCrypto_decrypt_refuses_a_redacted_plain_file_key(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "redacted.json")
+	// What json.Marshal of a crypto.PlainFileKey writes, e.g. into a log.
+	redacted := `{"key":"[REDACTED]","iv":"8O+rDR/+InRDmWxB","version":"A","tag":"SsQh5Pws/rmrVC2b+25v9A=="}`
+	if err := os.WriteFile(keyFile, []byte(redacted), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCryptoCLI("decrypt", "--plain-file-key", keyFile)
+	if code != 1 || !strings.Contains(stderr, "redacted") || !strings.Contains(stderr, keyFile) {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
+
 func TestCrypto_decrypt_content(t *testing.T) {
 	t.Parallel()
 	const (

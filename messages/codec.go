@@ -8,6 +8,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/recording-storage/recording-storage/infra/errclass"
 )
 
 // Payload is implemented by every message that passes between stages.
@@ -47,7 +49,7 @@ func New(p Payload, jobID string, meetingID int64) (*message.Message, error) {
 func Decode[T Payload](msg *message.Message) (T, error) {
 	var v T
 	if got, want := msg.Metadata.Get(MetaPayload), payloadLabel(v); got != want {
-		return v, permanentError{fmt.Errorf("%w: got %q, want %q", ErrWrongPayload, got, want)}
+		return v, errclass.AsPermanent(fmt.Errorf("%w: got %q, want %q", ErrWrongPayload, got, want))
 	}
 	if err := json.Unmarshal(msg.Payload, &v); err != nil {
 		return v, &FieldError{Reason: "cannot decode " + payloadLabel(v) + " payload: " + err.Error()}
@@ -59,9 +61,3 @@ func payloadLabel(p Payload) string {
 	name, version := p.PayloadType()
 	return name + "/" + strconv.Itoa(version)
 }
-
-// permanentError marks an error that retrying cannot fix.
-type permanentError struct{ error }
-
-func (permanentError) Permanent() bool { return true }
-func (e permanentError) Unwrap() error { return e.error }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/recording-storage/recording-storage/infra/errclass"
 	"github.com/recording-storage/recording-storage/messages"
 )
 
@@ -29,14 +30,13 @@ func TestCodec_round_trip_and_checks(t *testing.T) {
 	}
 
 	_, err = messages.Decode[messages.Transferred](msg)
-	var perm interface{ Permanent() bool }
-	if !errors.Is(err, messages.ErrWrongPayload) || !errors.As(err, &perm) || !perm.Permanent() {
+	if !errors.Is(err, messages.ErrWrongPayload) || !errclass.IsPermanent(err) {
 		t.Fatalf("Decode of the wrong type: %v, want a permanent ErrWrongPayload", err)
 	}
 
 	garbled := message.NewMessage("x", []byte("{"))
 	garbled.Metadata.Set(messages.MetaPayload, "share-request/1")
-	if _, err := messages.Decode[messages.ShareRequest](garbled); !errors.As(err, &perm) {
+	if _, err := messages.Decode[messages.ShareRequest](garbled); !errclass.IsPermanent(err) {
 		t.Fatalf("Decode of a garbled payload: %v, want a permanent error", err)
 	}
 

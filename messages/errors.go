@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/recording-storage/recording-storage/infra/errclass"
 )
 
 // FieldError rejects one field of a message. Path is the JSON path of the field
@@ -22,8 +24,8 @@ func (e *FieldError) Error() string {
 	return e.Path + ": " + e.Reason
 }
 
-// Permanent reports that retrying cannot fix the error: the message itself is bad.
-func (e *FieldError) Permanent() bool { return true }
+// ErrorClass is errclass.Permanent: the message itself is bad.
+func (e *FieldError) ErrorClass() errclass.Class { return errclass.Permanent }
 
 // ValidationError collects every FieldError found in one message.
 type ValidationError struct {
@@ -48,8 +50,8 @@ func (e *ValidationError) Unwrap() []error {
 	return errs
 }
 
-// Permanent reports that retrying cannot fix the error.
-func (e *ValidationError) Permanent() bool { return true }
+// ErrorClass is errclass.Permanent: retrying cannot fix the message.
+func (e *ValidationError) ErrorClass() errclass.Class { return errclass.Permanent }
 
 // fieldErrors accumulates field errors while a message is walked.
 type fieldErrors struct {

@@ -5,6 +5,8 @@ package configurator
 import (
 	"errors"
 	"fmt"
+
+	"github.com/recording-storage/recording-storage/infra/errclass"
 )
 
 // ErrUnknownInstance reports a domain that has no configuration.
@@ -13,9 +15,9 @@ var ErrUnknownInstance = errors.New("unknown instance")
 // Error is a failure to get an instance configuration. Permanent errors (an
 // unknown instance, an invalid configuration) cannot be fixed by retrying.
 type Error struct {
-	Domain    string
-	Err       error
-	permanent bool
+	Domain string
+	Err    error
+	class  errclass.Class
 }
 
 // Error names the domain and the cause.
@@ -24,5 +26,5 @@ func (e *Error) Error() string { return fmt.Sprintf("instance %q: %v", e.Domain,
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Permanent reports whether retrying cannot help.
-func (e *Error) Permanent() bool { return e.permanent }
+// ErrorClass classifies the failure (package errclass).
+func (e *Error) ErrorClass() errclass.Class { return e.class }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/recording-storage/recording-storage/conf"
+	"github.com/recording-storage/recording-storage/infra/errclass"
 )
 
 const validInstance = `{"storage":"dracoon","dracoon":{"baseUrl":"https://d.example","login":"l","password":"p",
@@ -20,8 +21,7 @@ const validInstance = `{"storage":"dracoon","dracoon":{"baseUrl":"https://d.exam
  "targets":[{"meetingTypeId":"any","copyTo":[{"path":"$instance"}]}]}}`
 
 func permanent(err error) bool {
-	var p interface{ Permanent() bool }
-	return errors.As(err, &p) && p.Permanent()
+	return errclass.IsPermanent(err)
 }
 
 func TestHTTP(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/recording-storage/recording-storage/conf"
+	"github.com/recording-storage/recording-storage/infra/errclass"
 )
 
 // File serves instance configurations from a YAML or JSON file that maps each
@@ -42,7 +43,7 @@ func NewFile(path string) (*File, error) {
 func (f *File) Instance(_ context.Context, domain string) (conf.Instance, error) {
 	in, ok := f.instances[domain]
 	if !ok {
-		return conf.Instance{}, &Error{Domain: domain, Err: ErrUnknownInstance, permanent: true}
+		return conf.Instance{}, &Error{Domain: domain, Err: ErrUnknownInstance, class: errclass.Permanent}
 	}
 	return in, nil
 }

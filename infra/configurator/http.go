@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/recording-storage/recording-storage/conf"
+	"github.com/recording-storage/recording-storage/infra/errclass"
 )
 
 // maxResponseSize bounds a configurator answer; real ones are a few KiB.
@@ -86,7 +87,7 @@ func (h *HTTP) fetch(ctx context.Context, domain string) (conf.Instance, error) 
 	u := h.base.JoinPath("instances", domain)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return conf.Instance{}, &Error{Domain: domain, Err: err, permanent: true}
+		return conf.Instance{}, &Error{Domain: domain, Err: err, class: errclass.Permanent}
 	}
 	req.Header.Set("Accept", "application/json")
 	if h.token.IsSet() {
@@ -104,20 +105,20 @@ func (h *HTTP) fetch(ctx context.Context, domain string) (conf.Instance, error) 
 	}
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
-		return conf.Instance{}, &Error{Domain: domain, Err: ErrUnknownInstance, permanent: true}
+		return conf.Instance{}, &Error{Domain: domain, Err: ErrUnknownInstance, class: errclass.Permanent}
 	case resp.StatusCode != http.StatusOK:
 		// 4xx other than 404 (auth, bad request) need an operator as much as
 		// 5xx need time; neither is the message's fault, so both are retried.
 		return conf.Instance{}, &Error{Domain: domain, Err: fmt.Errorf("configurator answered %s", resp.Status)}
 	case len(body) > maxResponseSize:
-		return conf.Instance{}, &Error{Domain: domain, Err: fmt.Errorf("configurator answer is larger than %d bytes", maxResponseSize), permanent: true}
+		return conf.Instance{}, &Error{Domain: domain, Err: fmt.Errorf("configurator answer is larger than %d bytes", maxResponseSize), class: errclass.Permanent}
 	}
 	var in conf.Instance
 	if err := json.Unmarshal(body, &in); err != nil {
-		return conf.Instance{}, &Error{Domain: domain, Err: fmt.Errorf("cannot decode configurator answer: %w", err), permanent: true}
+		return conf.Instance{}, &Error{Domain: domain, Err: fmt.Errorf("cannot decode configurator answer: %w", err), class: errclass.Permanent}
 	}
 	if err := in.Validate(); err != nil {
-		return conf.Instance{}, &Error{Domain: domain, Err: fmt.Errorf("invalid configuration: %w", err), permanent: true}
+		return conf.Instance{}, &Error{Domain: domain, Err: fmt.Errorf("invalid configuration: %w", err), class: errclass.Permanent}
 	}
 	return in, nil
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/recording-storage/recording-storage/infra/errclass"
 )
 
 // maxRefreshMargin is how long before its expiry an access token is renewed
@@ -89,17 +91,19 @@ func (a *auth) invalidate(gen uint64) {
 }
 
 // obtainToken renews the token with the refresh_token grant when a refresh
-// token is known, falling back to the password grant.
+// token is known, falling back to the password grant when the server refuses
+// the refresh token. Each grant is sent once: the request that needs the
+// token is the one retry loop.
 func (c *Client) obtainToken(ctx context.Context, refresh string) (*tokenResponse, error) {
 	if refresh != "" {
 		tr, err := c.tokenGrant(ctx, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}})
 		if err == nil {
 			return tr, nil
 		}
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, ctxErr
+		if !errclass.IsPermanent(err) {
+			return nil, err // the server was not reached or failed: try again later, not with the password
 		}
-		c.log.WithError(err).Info("dracoon refresh grant failed, logging in again")
+		c.log.WithError(err).Info("dracoon refresh grant refused, logging in again")
 	}
 	tr, err := c.tokenGrant(ctx, url.Values{"grant_type": {"password"}, "username": {c.cfg.Login},
 		"password": {c.cfg.Password.Reveal()}})
@@ -110,25 +114,36 @@ func (c *Client) obtainToken(ctx context.Context, refresh string) (*tokenRespons
 	return tr, nil
 }
 
+// tokenRoute labels the token endpoint in errors and logs.
+const tokenRoute = "POST /oauth/token"
+
 // errNoAccessToken reports a token response without a token.
 var errNoAccessToken = errors.New("token response has no access_token")
 
-// tokenGrant posts form to /oauth/token with Basic client authentication.
+// tokenGrant posts form to /oauth/token with Basic client authentication,
+// once.
 func (c *Client) tokenGrant(ctx context.Context, form url.Values) (*tokenResponse, error) {
 	encoded := form.Encode()
 	var tr tokenResponse
 	err := c.call(ctx, &request{
-		method: http.MethodPost, rawURL: c.cfg.BaseURL + "/oauth/token", route: "POST /oauth/token",
+		method: http.MethodPost, rawURL: c.cfg.BaseURL + "/oauth/token", route: tokenRoute,
 		payload: func() (io.Reader, int64, string) {
 			return strings.NewReader(encoded), int64(len(encoded)), "application/x-www-form-urlencoded"
 		},
-		noAuth: true, basicAuth: true, idempotent: true,
+		noAuth: true, basicAuth: true, once: true,
 	}, &tr)
 	if err != nil {
 		return nil, fmt.Errorf("cannot obtain access token (%s grant): %w", form.Get("grant_type"), err)
 	}
 	if tr.AccessToken == "" {
-		return nil, &DecodeError{Op: "POST /oauth/token", Err: errNoAccessToken}
+		return nil, &DecodeError{Op: tokenRoute, Err: errNoAccessToken}
 	}
 	return &tr, nil
+}
+
+// isLoginError reports whether err is the token endpoint's refusal, which a
+// renewed token cannot fix.
+func isLoginError(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Op == tokenRoute
 }

@@ -23,29 +23,33 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/recording-storage/recording-storage/conf"
+	"github.com/recording-storage/recording-storage/infra/errclass"
 )
 
-// Defaults for Config fields left zero.
+// Defaults for Config fields left zero. Those that the service's
+// configuration also sets are taken from package conf, the one table of
+// defaults.
 const (
 	// DefaultTimeout bounds the wait for response headers (not the body).
-	DefaultTimeout = 60 * time.Second
+	DefaultTimeout = conf.DefaultDracoonTimeout
 	// DefaultRetries is how often a failed request is repeated.
-	DefaultRetries = 5
+	DefaultRetries = conf.DefaultDracoonRetries
 	// DefaultMinBackoff is the first retry delay; it doubles per retry.
 	DefaultMinBackoff = 500 * time.Millisecond
 	// DefaultMaxBackoff caps the retry delay and an honoured Retry-After.
 	DefaultMaxBackoff = 30 * time.Second
 	// DefaultChunkSize is the size of proxy upload chunks.
-	DefaultChunkSize = 32 << 20
+	DefaultChunkSize = conf.DefaultChunkSize
 	// DefaultPartSize is the size of S3 direct upload parts.
-	DefaultPartSize = 32 << 20
+	DefaultPartSize = conf.DefaultChunkSize
 	// DefaultPartConcurrency bounds parallel S3 part uploads in UploadFile.
-	DefaultPartConcurrency = 4
+	DefaultPartConcurrency = conf.DefaultTransferParallel
 	// DefaultS3PollTimeout bounds the wait for an S3 upload to finish.
 	DefaultS3PollTimeout = 10 * time.Minute
 )
@@ -80,7 +84,7 @@ type Config struct {
 	// There is no whole-request deadline: use the context.
 	Timeout time.Duration
 	// Retries is how often a failed request is repeated; zero means
-	// DefaultRetries, negative means never.
+	// DefaultRetries, NoRetries (or any negative value) means never.
 	Retries int
 	// MinBackoff and MaxBackoff bound the retry delay; zero means
 	// DefaultMinBackoff and DefaultMaxBackoff.
@@ -102,6 +106,24 @@ type Config struct {
 	HTTPClient *http.Client
 	// Logger receives retries and lifecycle events; nil discards.
 	Logger logrus.FieldLogger
+}
+
+// NoRetries as Config.Retries disables retries.
+const NoRetries = -1
+
+// NewConfig returns the Config of an instance's DRACOON account with the
+// service's settings (conf.Dracoon, where 0 retries means none) and chunk
+// size.
+func NewConfig(settings conf.Dracoon, acct conf.DracoonAccount, chunkSize int64, log logrus.FieldLogger) Config {
+	retries := settings.Retries
+	if retries == 0 {
+		retries = NoRetries
+	}
+	return Config{
+		BaseURL: acct.BaseURL, Login: acct.Login, Password: acct.Password,
+		ClientID: acct.ClientID, ClientSecret: acct.ClientSecret, EncryptionPassword: acct.EncryptionPassword,
+		Timeout: settings.Timeout, Retries: retries, ChunkSize: chunkSize, PartSize: chunkSize, Logger: log,
+	}
 }
 
 func (c *Config) setDefaults() {
@@ -184,10 +206,12 @@ func New(cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid dracoon config: %w", err)
 	}
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Transport: newTransport(cfg.Timeout)}
+	hc := &http.Client{Transport: newTransport(cfg.Timeout)}
+	if cfg.HTTPClient != nil {
+		copied := *cfg.HTTPClient
+		hc = &copied
 	}
+	hc.CheckRedirect = checkRedirect
 	c := &Client{cfg: cfg, http: hc, log: cfg.Logger}
 	c.auth.sem = make(chan struct{}, 1)
 	c.keys.sem = make(chan struct{}, 1)
@@ -222,13 +246,17 @@ type request struct {
 	body   any        // JSON body, or nil
 	// payload, when not nil, builds a fresh body for every attempt, with its
 	// length and content type (chunks, parts).
-	payload    func() (io.Reader, int64, string)
-	noAuth     bool        // upload tokens, presigned URLs, public endpoints
-	basicAuth  bool        // OAuth client authentication
-	header     http.Header // extra request headers, e.g. Content-Range
-	ok         []int       // accepted statuses; default 200
-	idempotent bool        // repeat also after network errors
-	s3         bool        // errors are S3 XML
+	payload   func() (io.Reader, int64, string)
+	noAuth    bool        // upload tokens, presigned URLs, public endpoints
+	basicAuth bool        // OAuth client authentication
+	header    http.Header // extra request headers, e.g. Content-Range
+	ok        []int       // accepted statuses; default 200
+	// idempotent requests are repeated after any transient failure, also
+	// when the request may have reached the server; others only after a 429
+	// or a connection that was never made.
+	idempotent bool
+	once       bool // a single attempt: the caller's own loop repeats it
+	s3         bool // errors are S3 XML
 }
 
 func (r *request) label() string {
@@ -239,37 +267,51 @@ func (r *request) label() string {
 }
 
 // call sends req, retrying as shouldRetry says, and decodes a JSON response
-// into out (when not nil).
+// into out (when not nil). A body cut off while it is decoded counts as a
+// failed attempt.
 func (c *Client) call(ctx context.Context, req *request, out any) error {
-	resp, err := c.send(ctx, req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if out == nil {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	return c.do(ctx, req, func(resp *http.Response) error {
+		defer resp.Body.Close()
+		if out == nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+			return nil
+		}
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			return &DecodeError{Op: req.label(), Err: err}
+		}
 		return nil
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return &DecodeError{Op: req.label(), Err: err}
-	}
-	return nil
+	})
 }
 
 // send performs req with retries and returns the accepted response, whose
 // body the caller must close.
 func (c *Client) send(ctx context.Context, req *request) (*http.Response, error) {
+	var out *http.Response
+	err := c.do(ctx, req, func(resp *http.Response) error {
+		out = resp
+		return nil
+	})
+	return out, err
+}
+
+// do performs req, hands every accepted response to consume (which closes
+// its body) and repeats the request while the failure of the attempt, or of
+// consume, is worth repeating. It is the one retry loop of the client: the
+// login inside an attempt is tried once per attempt.
+func (c *Client) do(ctx context.Context, req *request, consume func(*http.Response) error) error {
 	refreshed := false
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 		resp, gen, err := c.attempt(ctx, req)
 		if err == nil {
-			return resp, nil
+			if err = consume(resp); err == nil {
+				return nil
+			}
 		}
-		if !req.noAuth && !refreshed && IsStatus(err, http.StatusUnauthorized) {
-			// The token was revoked or expired early: refresh once and repeat.
+		if !req.noAuth && !refreshed && IsStatus(err, http.StatusUnauthorized) && !isLoginError(err) {
+			// The token was revoked or expired early: renew it once and repeat.
 			refreshed = true
 			c.auth.invalidate(gen)
 			attempt--
@@ -281,12 +323,12 @@ func (c *Client) send(ctx context.Context, req *request) (*http.Response, error)
 			if errors.As(err, &ra) {
 				err = ra.APIError
 			}
-			return nil, err
+			return err
 		}
 		c.log.WithFields(logrus.Fields{"route": req.label(), "attempt": attempt + 1, "delay_ms": wait.Milliseconds()}).
 			WithError(err).Warn("dracoon request failed, retrying")
 		if err := sleep(ctx, wait); err != nil {
-			return nil, err
+			return err
 		}
 	}
 }
@@ -300,32 +342,31 @@ type retryAfterError struct {
 func (e *retryAfterError) Unwrap() error { return e.APIError }
 
 // shouldRetry decides whether err, the result of attempt (0-based), is worth
-// repeating and after which delay. Context errors never are; 429 and 5xx
-// are; network errors only for idempotent requests.
+// repeating and after which delay. Only transient errors are (errclass);
+// context errors never are. A request that is not idempotent is repeated
+// only when the server cannot have acted on it: a 429, or a connection that
+// was refused.
 func (c *Client) shouldRetry(ctx context.Context, req *request, err error, attempt int) (bool, time.Duration) {
-	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
 		return false, 0
 	}
-	if attempt >= c.cfg.Retries {
+	if req.once || attempt >= c.cfg.Retries || errclass.Of(err) != errclass.Transient {
 		return false, 0
 	}
 	wait := c.backoff(attempt)
 	var ae *APIError
-	if errors.As(err, &ae) {
-		if ae.Status != http.StatusTooManyRequests && ae.Status < 500 {
-			return false, 0
-		}
-		var ra *retryAfterError
-		if errors.As(err, &ra) && ra.after > 0 {
-			wait = min(max(ra.after, wait), c.cfg.MaxBackoff)
-		}
-		return true, wait
-	}
-	var de *DecodeError
-	if errors.As(err, &de) {
+	isAPI := errors.As(err, &ae)
+	if !req.idempotent && !(isAPI && ae.Status == http.StatusTooManyRequests) && !errors.Is(err, syscall.ECONNREFUSED) {
 		return false, 0
 	}
-	return req.idempotent, wait
+	if isAPI && ae.Status == http.StatusForbidden {
+		return false, 0 // an expired presigned URL: the caller asks for a new one
+	}
+	var ra *retryAfterError
+	if errors.As(err, &ra) && ra.after > 0 {
+		wait = min(max(ra.after, wait), c.cfg.MaxBackoff)
+	}
+	return true, wait
 }
 
 // backoff is the exponential delay before retry attempt+1, with full jitter
@@ -359,13 +400,15 @@ func (c *Client) attempt(ctx context.Context, req *request) (*http.Response, uin
 	case req.body != nil:
 		raw, err := json.Marshal(req.body)
 		if err != nil {
-			return nil, 0, fmt.Errorf("cannot encode %s: %w", req.label(), err)
+			return nil, 0, errclass.AsPermanent(fmt.Errorf("cannot encode %s: %w", req.label(), err))
 		}
 		body, length, ctype = bytes.NewReader(raw), int64(len(raw)), "application/json"
 	}
 	hreq, err := http.NewRequestWithContext(ctx, req.method, u, body)
 	if err != nil {
-		return nil, 0, fmt.Errorf("cannot build %s: %w", req.label(), err)
+		// The URL came from the server or the configuration; it may hold a
+		// token, so it is not repeated here.
+		return nil, 0, errclass.AsPermanent(fmt.Errorf("cannot build %s: invalid URL", req.label()))
 	}
 	hreq.ContentLength = length
 	if length == 0 {
@@ -409,6 +452,19 @@ func (c *Client) attempt(ctx context.Context, req *request) (*http.Response, uin
 	return nil, gen, readError(req, resp)
 }
 
+// checkRedirect follows a redirect only for a GET without credentials
+// (download URLs may lead to storage); any other redirect, above all one of
+// the token request that would resend the password, is answered with the
+// 3xx itself, which the client reports as an error.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	first := via[0]
+	if len(via) >= 5 || first.Method != http.MethodGet || req.Method != http.MethodGet ||
+		first.Header.Get("Authorization") != "" {
+		return http.ErrUseLastResponse
+	}
+	return nil
+}
+
 // netError strips the URL (which may hold an upload token or a presigned
 // signature) from a transport error.
 func netError(req *request, err error) error {
@@ -433,7 +489,7 @@ func readError(req *request, resp *http.Response) error {
 		if xml.Unmarshal(raw, &x) == nil {
 			ae.Message, ae.DebugInfo = x.Code, x.Message
 		}
-	case strings.HasPrefix(req.path, "/oauth") || strings.HasSuffix(req.route, "/oauth/token"):
+	case req.route == tokenRoute:
 		var o oauthErrorResponse
 		if json.Unmarshal(raw, &o) == nil {
 			ae.Message, ae.DebugInfo = o.Error, o.ErrorDescription

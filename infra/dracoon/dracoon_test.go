@@ -5,22 +5,24 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator"
+	"github.com/recording-storage/recording-storage/infra/errclass"
 )
 
-// permanent is the behaviour the pipeline checks for.
-type permanent interface{ Permanent() bool }
-
+// The classified errors of the client.
 var (
-	_ permanent = (*APIError)(nil)
-	_ permanent = (*DecodeError)(nil)
+	_ errclass.Classifier = (*APIError)(nil)
+	_ errclass.Classifier = (*DecodeError)(nil)
 )
 
 func TestAuth_login_and_account(t *testing.T) {
@@ -37,7 +39,7 @@ func TestAuth_login_and_account(t *testing.T) {
 	bad := e.client("svc", "wrong-pw", "")
 	_, err = bad.Account(context.Background())
 	var ae *APIError
-	if !errors.As(err, &ae) || !ae.Permanent() {
+	if !errors.As(err, &ae) || !errclass.IsPermanent(err) {
 		t.Fatalf("wrong password: err = %v, want permanent APIError", err)
 	}
 	if strings.Contains(err.Error(), "wrong-pw") || strings.Contains(err.Error(), testClientSecret) {
@@ -206,17 +208,32 @@ func TestUpload_roundtrip(t *testing.T) {
 	}
 }
 
+// TestUpload_resolution_fail_conflict: completing onto a taken name never
+// makes a second file: a file of the same size is taken as the result (an
+// earlier delivery's), one of another size is a permanent ErrNameConflict.
 func TestUpload_resolution_fail_conflict(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, false, nil)
-	c := e.svc()
-	data, _ := randomData(t, 100)
-	upload(t, c, roomRecordings, "dup.bin", data)
-	key, _ := crypto.GenerateFileKey(nil)
-	_, err := c.UploadFile(context.Background(), UploadSpec{ParentID: roomRecordings, Name: "dup.bin", Size: 100,
-		Resolution: ResolveFail}, strings.NewReader(string(data)), key)
-	if !IsStatus(err, http.StatusConflict) {
-		t.Fatalf("err = %v, want 409", err)
+	for _, s3 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("s3=%v", s3), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, s3, nil)
+			c := e.svc()
+			data, _ := randomData(t, 100)
+			first := upload(t, c, roomRecordings, "dup.bin", data)
+			again := upload(t, c, roomRecordings, "dup.bin", data)
+			if again.ID != first.ID {
+				t.Fatalf("second upload of the same name and size: node %d, want the first one %d", again.ID, first.ID)
+			}
+			key, _ := crypto.GenerateFileKey(nil)
+			_, err := c.UploadFile(context.Background(), UploadSpec{ParentID: roomRecordings, Name: "dup.bin", Size: 99},
+				strings.NewReader(string(data[:99])), key)
+			if !errors.Is(err, ErrNameConflict) || !errclass.IsPermanent(err) {
+				t.Fatalf("err = %v, want a permanent ErrNameConflict", err)
+			}
+			if n := countFiles(t, c, roomRecordings, "dup"); n != 1 {
+				t.Fatalf("%d files named dup*, want 1", n)
+			}
+		})
 	}
 }
 
@@ -484,25 +501,59 @@ func TestPartLayout_64bit(t *testing.T) {
 	}
 }
 
-func TestAPIError_Permanent(t *testing.T) {
+// TestErrorClass covers every kind of error the client returns.
+func TestErrorClass(t *testing.T) {
 	t.Parallel()
+	api := func(status int) error { return fmt.Errorf("x: %w", &APIError{Status: status, Op: "GET /v4/x"}) }
 	tests := []struct {
-		status int
-		want   bool
+		name string
+		err  error
+		want errclass.Class
 	}{
-		{400, true}, {401, false}, {403, true}, {404, true}, {409, true}, {422, true},
-		{429, false}, {500, false}, {502, false}, {503, false}, {507, false},
+		{"400", api(400), errclass.Permanent},
+		{"401 api", api(401), errclass.Transient},
+		{"403", api(403), errclass.Permanent},
+		{"404", api(404), errclass.Permanent},
+		{"406", api(406), errclass.Permanent},
+		{"408", api(408), errclass.Transient},
+		{"409", api(409), errclass.Transient},
+		{"412 eula", api(412), errclass.Permanent},
+		{"413", api(413), errclass.Permanent},
+		{"422", api(422), errclass.Permanent},
+		{"429", api(429), errclass.Transient},
+		{"500", api(500), errclass.Transient},
+		{"502", api(502), errclass.Transient},
+		{"503", api(503), errclass.Transient},
+		{"507", api(507), errclass.Transient},
+		{"302 refused redirect", api(302), errclass.Permanent},
+		{"token 400 invalid_grant", &APIError{Status: 400, Op: tokenRoute, Message: "invalid_grant"}, errclass.Permanent},
+		{"token 401 invalid_client", &APIError{Status: 401, Op: tokenRoute, Message: "invalid_client"}, errclass.Permanent},
+		{"token 503", &APIError{Status: 503, Op: tokenRoute}, errclass.Transient},
+		{"presigned 403 expired", &APIError{Status: 403, Op: presignedRoute}, errclass.Transient},
+		{"retry after", &retryAfterError{&APIError{Status: 429}, time.Second}, errclass.Transient},
+		{"decode cut off", &DecodeError{Op: "GET /v4/nodes", Err: io.ErrUnexpectedEOF}, errclass.Transient},
+		{"network", netError(&request{route: "GET /x"}, &net.OpError{Op: "read", Err: syscall.ECONNRESET}), errclass.Transient},
+		{"context", context.DeadlineExceeded, errclass.Transient},
+		{"room not encrypted", fmt.Errorf("x: %w", ErrRoomNotEncrypted), errclass.Permanent},
+		{"no create permission", fmt.Errorf("x: %w", ErrNoCreatePermission), errclass.Permanent},
+		{"invalid path", ErrInvalidPath, errclass.Permanent},
+		{"invalid name", ErrInvalidName, errclass.Permanent},
+		{"checksum", ErrChecksum, errclass.Transient},
+		{"bad part", ErrBadPart, errclass.Permanent},
+		{"size mismatch", ErrSizeMismatch, errclass.Permanent},
+		{"no key pair", ErrNoKeyPair, errclass.Permanent},
+		{"upload failed", ErrUploadFailed, errclass.Transient},
+		{"name conflict", ErrNameConflict, errclass.Permanent},
+		{"outcome unknown", fmt.Errorf("x: %w: %w", ErrOutcomeUnknown, api(502)), errclass.Unknown},
+		{"incomplete", ErrIncomplete, errclass.Transient},
+		{"closed after permanent", fmt.Errorf("%w: %w", ErrUploadClosed, ErrBadPart), errclass.Permanent},
+		{"closed after transient", fmt.Errorf("%w: %w", ErrUploadClosed, api(503)), errclass.Transient},
+		{"wrong encryption password", fmt.Errorf("x: %w", crypto.ErrWrongPassword), errclass.Permanent},
 	}
 	for _, tt := range tests {
-		e := &APIError{Status: tt.status, Op: "GET /v4/x"}
-		wrapped := fmt.Errorf("cannot do: %w", e)
-		var ae *APIError
-		if !errors.As(wrapped, &ae) || ae.Permanent() != tt.want {
-			t.Errorf("status %d: Permanent() = %v, want %v", tt.status, !tt.want, tt.want)
+		if got := errclass.Of(tt.err); got != tt.want {
+			t.Errorf("%s: %v is %v, want %v", tt.name, tt.err, got, tt.want)
 		}
-	}
-	if !(&DecodeError{Err: errors.New("x")}).Permanent() {
-		t.Error("DecodeError is not permanent")
 	}
 }
 
@@ -524,11 +575,14 @@ func TestShouldRetry(t *testing.T) {
 		minWait    time.Duration
 	}{
 		{"429_with_retry_after", context.Background(), false, &retryAfterError{&APIError{Status: 429}, 2 * time.Second}, true, 2 * time.Second},
-		{"500", context.Background(), false, fmt.Errorf("x: %w", &APIError{Status: 500}), true, 0},
+		{"500_idempotent", context.Background(), true, fmt.Errorf("x: %w", &APIError{Status: 500}), true, 0},
+		{"500_not_idempotent", context.Background(), false, fmt.Errorf("x: %w", &APIError{Status: 500}), false, 0},
+		{"refused_not_idempotent", context.Background(), false, fmt.Errorf("x: %w", syscall.ECONNREFUSED), true, 0},
+		{"presigned_403", context.Background(), true, &APIError{Status: 403, Op: presignedRoute}, false, 0},
 		{"404", context.Background(), true, &APIError{Status: 404}, false, 0},
 		{"network_idempotent", context.Background(), true, errors.New("connection reset"), true, 0},
 		{"network_not_idempotent", context.Background(), false, errors.New("connection reset"), false, 0},
-		{"decode", context.Background(), true, &DecodeError{Err: errors.New("x")}, false, 0},
+		{"decode_cut_off", context.Background(), true, &DecodeError{Err: io.ErrUnexpectedEOF}, true, 0},
 		{"context", canceled, true, context.Canceled, false, 0},
 	}
 	for _, tt := range tests {

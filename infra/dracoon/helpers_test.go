@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -252,4 +253,21 @@ func uploadGone(t *testing.T, c *Client, id string) bool {
 	err := c.call(context.Background(), &request{method: http.MethodGet, path: "/v4/nodes/files/uploads/" + id,
 		route: "GET /v4/nodes/files/uploads/{upload_id}", idempotent: true}, &st)
 	return IsStatus(err, http.StatusNotFound)
+}
+
+// countFiles returns how many files directly in room have a name starting
+// with prefix (so "name (1).ext" counts with "name.ext").
+func countFiles(t *testing.T, c *Client, room int64, prefix string) int {
+	t.Helper()
+	n := 0
+	q := url.Values{"parent_id": {strconv.FormatInt(room, 10)}, "depth_level": {"0"}, "filter": {"type:eq:file"}, "limit": {"500"}}
+	if err := c.listNodes(context.Background(), q, func(nd Node) bool {
+		if strings.HasPrefix(nd.Name, prefix) {
+			n++
+		}
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
+	"github.com/recording-storage/recording-storage/infra/errclass"
 )
 
 // maxMissingKeyPages stops DistributeMissingKeys on a server that keeps
@@ -25,6 +26,7 @@ type keyCache struct {
 
 	mu   sync.Mutex
 	keys map[string]*crypto.PrivateKey
+	errs map[string]error // permanent failures (wrong encryption password): not tried again
 }
 
 // PrivateKey returns the account's preferred key pair, unlocked with
@@ -37,35 +39,30 @@ func (c *Client) PrivateKey(ctx context.Context) (*crypto.PrivateKey, error) {
 // one), fetching and unlocking it on first use.
 func (c *Client) privateKey(ctx context.Context, version string) (*crypto.PrivateKey, error) {
 	k := &c.keys
-	k.mu.Lock()
-	if pk, ok := k.keys[version]; ok {
-		k.mu.Unlock()
-		return pk, nil
+	if pk, err, ok := k.cached(version); ok {
+		return pk, err
 	}
-	k.mu.Unlock()
 	select {
 	case k.sem <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 	defer func() { <-k.sem }()
-	k.mu.Lock()
-	if pk, ok := k.keys[version]; ok {
-		k.mu.Unlock()
-		return pk, nil
+	if pk, err, ok := k.cached(version); ok {
+		return pk, err
 	}
-	k.mu.Unlock()
 
 	kp, err := c.KeyPair(ctx, version)
 	if err != nil {
-		return nil, err
+		return nil, k.remember(err, version)
 	}
+	actual := kp.PrivateKeyContainer.Version
 	pk, err := crypto.Unlock(kp.PrivateKeyContainer, c.cfg.EncryptionPassword.Reveal())
 	if err != nil {
-		return nil, fmt.Errorf("cannot unlock private key: %w", err)
+		return nil, k.remember(fmt.Errorf("cannot unlock private key %q of %s: %w", actual, c.cfg.Login, err), version, actual)
 	}
 	if err := pk.CheckPair(kp.PublicKeyContainer); err != nil {
-		return nil, fmt.Errorf("cannot use key pair: %w", err)
+		return nil, k.remember(fmt.Errorf("cannot use key pair %q: %w", actual, err), version, actual)
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -77,12 +74,53 @@ func (c *Client) privateKey(ctx context.Context, version string) (*crypto.Privat
 	return pk, nil
 }
 
+// cached returns the unlocked key of version, or the permanent error its
+// unlocking met, and whether either is known.
+func (k *keyCache) cached(version string) (*crypto.PrivateKey, error, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if pk, ok := k.keys[version]; ok {
+		return pk, nil, true
+	}
+	if err, ok := k.errs[version]; ok {
+		return nil, err, true
+	}
+	return nil, nil, false
+}
+
+// remember keeps err for each of versions when it is permanent (a wrong
+// encryption password, a missing or broken key pair), so that a key pair is
+// unlocked once per Client, not once per file; and returns it.
+func (k *keyCache) remember(err error, versions ...string) error {
+	if !errclass.IsPermanent(err) {
+		return err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.errs == nil {
+		k.errs = map[string]error{}
+	}
+	for _, v := range versions {
+		k.errs[v] = err
+	}
+	return err
+}
+
 // privateKeyForFileKey returns the unlocked key pair that can unwrap a file
 // key of fileKeyVersion.
 func (c *Client) privateKeyForFileKey(ctx context.Context, fileKeyVersion string) (*crypto.PrivateKey, error) {
 	version := crypto.KeyPairVersionRSA4096
 	if fileKeyVersion == crypto.FileKeyVersionA {
 		version = crypto.KeyPairVersionA
+	}
+	// The preferred pair is the one most often needed: fetch it first, so
+	// that an account with one pair fetches (and unlocks) it once.
+	pk, err := c.privateKey(ctx, "")
+	switch {
+	case err == nil && pk.Version() == version:
+		return pk, nil
+	case err != nil && !errors.Is(err, ErrNoKeyPair):
+		return nil, err
 	}
 	return c.privateKey(ctx, version)
 }
@@ -116,19 +154,38 @@ type KeyScope struct {
 // KeyStats counts the outcome of DistributeMissingKeys, in (user, file) pairs.
 type KeyStats struct {
 	Set     int // keys stored for a user
-	Skipped int // pairs this account cannot serve (no usable key of its own, unusable public key)
-	Failed  int // pairs whose key could not be wrapped or stored
+	Skipped int // pairs this account cannot serve (no file key of its own, no usable public key)
+	Failed  int // pairs whose key could not be stored
+}
+
+// Add adds o to s.
+func (s *KeyStats) Add(o KeyStats) {
+	s.Set += o.Set
+	s.Skipped += o.Skipped
+	s.Failed += o.Failed
 }
 
 // pair is one (user, file) item of missingFileKeys.
 type pair struct{ user, file int64 }
 
+// keyItem is one wrapped key to store, for the pair it serves.
+type keyItem struct {
+	pair pair
+	req  userFileKeySetRequest
+}
+
 // DistributeMissingKeys gives every user that lacks the file key of a file
 // in scope a copy wrapped for each of the user's public keys. It pages
 // through GET /v4/nodes/missingFileKeys from offset 0 until no items are
-// left, unwraps each file key once and stores keys in batches. Pairs it
-// cannot serve are counted and stepped over, so it always ends. The error is
-// non-nil only when the missing keys cannot be listed.
+// left, unwraps each file key once and stores keys in batches; a batch the
+// server refuses is split so that one bad item does not fail the others.
+// Pairs it cannot serve (it lacks the file key, the user has no usable
+// public key) are counted as skipped and stepped over, so it always ends.
+//
+// The error wraps the class of what went wrong: a key pair of the account
+// that does not unlock (wrong encryption password) is permanent and is
+// tried once; pairs that could not be stored make the error wrap
+// ErrIncomplete (transient) with the counts.
 func (c *Client) DistributeMissingKeys(ctx context.Context, scope KeyScope) (KeyStats, error) {
 	var st KeyStats
 	q := url.Values{"limit": {strconv.Itoa(maxMissingKeysLimit)}}
@@ -138,11 +195,12 @@ func (c *Client) DistributeMissingKeys(ctx context.Context, scope KeyScope) (Key
 	case scope.RoomID > 0 && scope.FileID == 0:
 		q.Set("room_id", strconv.FormatInt(scope.RoomID, 10))
 	default:
-		return st, errors.New("cannot distribute missing keys: set exactly one of FileID and RoomID")
+		return st, errclass.AsPermanent(errors.New("cannot distribute missing keys: set exactly one of FileID and RoomID"))
 	}
 	plain := map[int64]*crypto.PlainFileKey{} // nil value: this account cannot unwrap
 	pubs := map[string]*crypto.PublicKey{}    // by version and PEM
-	done := map[pair]bool{}                   // pairs already counted as skipped or failed
+	counted := map[pair]bool{}                // pairs already counted as skipped or failed
+	served := map[pair]bool{}                 // pairs stored in this run; the server may still list them
 	var offset int64
 	for page := 0; page < maxMissingKeyPages; page++ {
 		q.Set("offset", strconv.FormatInt(offset, 10))
@@ -151,7 +209,7 @@ func (c *Client) DistributeMissingKeys(ctx context.Context, scope KeyScope) (Key
 			return st, fmt.Errorf("cannot list missing file keys: %w", err)
 		}
 		if len(mk.Items) == 0 {
-			return st, nil
+			break
 		}
 		fileKeys := map[int64][]crypto.FileKey{}
 		for _, f := range mk.Files {
@@ -161,19 +219,28 @@ func (c *Client) DistributeMissingKeys(ctx context.Context, scope KeyScope) (Key
 		for _, u := range mk.Users {
 			userKeys[u.ID] = append(userKeys[u.ID], u.PublicKeyContainer)
 		}
-		var batch []userFileKeySetRequest
-		var batchPairs []pair
+		skip := func(p pair) {
+			if !counted[p] {
+				counted[p] = true
+				st.Skipped++
+			}
+		}
+		var items []keyItem
 		unserved := 0 // items of this page that stay in the list
 		for _, it := range mk.Items {
 			p := pair{it.UserID, it.FileID}
-			pk := c.plainKeyFor(ctx, plain, it.FileID, fileKeys[it.FileID])
+			if served[p] || counted[p] {
+				unserved++ // listed again: the server lags, or it failed before
+				continue
+			}
+			pk, err := c.plainKeyFor(ctx, plain, it.FileID, fileKeys[it.FileID])
+			if err != nil {
+				return st, fmt.Errorf("cannot distribute missing file keys: %w", err)
+			}
 			pubList := userKeys[it.UserID]
 			if pk == nil || len(pubList) == 0 {
 				unserved++
-				if !done[p] {
-					done[p] = true
-					st.Skipped++
-				}
+				skip(p)
 				continue
 			}
 			wrapped := 0
@@ -186,55 +253,99 @@ func (c *Client) DistributeMissingKeys(ctx context.Context, scope KeyScope) (Key
 				if err != nil {
 					continue
 				}
-				batch = append(batch, userFileKeySetRequest{FileID: it.FileID, UserID: it.UserID, FileKey: fk})
+				items = append(items, keyItem{p, userFileKeySetRequest{FileID: it.FileID, UserID: it.UserID, FileKey: fk}})
 				wrapped++
 			}
 			if wrapped == 0 {
 				unserved++
-				if !done[p] {
-					done[p] = true
-					st.Skipped++
-				}
-				continue
-			}
-			batchPairs = append(batchPairs, p)
-		}
-		if len(batch) > 0 {
-			err := c.call(ctx, &request{method: http.MethodPost, path: "/v4/nodes/files/keys",
-				body: userFileKeySetBatchRequest{Items: batch}, ok: []int{http.StatusNoContent}, idempotent: true}, nil)
-			switch {
-			case err == nil:
-				st.Set += len(batchPairs)
-			case ctx.Err() != nil:
-				return st, ctx.Err()
-			default:
-				c.log.WithError(err).WithField("items", len(batch)).Warn("dracoon cannot set file keys")
-				for _, p := range batchPairs {
-					if !done[p] {
-						done[p] = true
-						st.Failed++
-					}
-				}
-				unserved += len(batchPairs)
+				skip(p)
 			}
 		}
+		failed := c.storeKeys(ctx, items, served)
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		for _, p := range failed {
+			if !counted[p] {
+				counted[p] = true
+				st.Failed++
+			}
+		}
+		unserved += len(failed)
 		// Served items disappear from the list; the unserved stay in front.
 		offset += int64(unserved)
 	}
-	return st, fmt.Errorf("cannot finish distributing missing file keys after %d pages", maxMissingKeyPages)
+	st.Set = len(served)
+	if st.Failed > 0 {
+		return st, fmt.Errorf("cannot store %d of %d missing file keys (%d skipped): %w", st.Failed, st.Failed+st.Set, st.Skipped, ErrIncomplete)
+	}
+	return st, nil
+}
+
+// storeKeys stores items (several per pair when a user has several public
+// keys), marks the stored pairs in served and returns the pairs that could
+// not be stored. A refused batch is split in halves down to single pairs,
+// so that one bad item does not fail the rest; a transient failure of a
+// batch fails its pairs without splitting.
+func (c *Client) storeKeys(ctx context.Context, items []keyItem, served map[pair]bool) []pair {
+	if len(items) == 0 {
+		return nil
+	}
+	batch := make([]userFileKeySetRequest, len(items))
+	for i, it := range items {
+		batch[i] = it.req
+	}
+	err := c.call(ctx, &request{method: http.MethodPost, path: "/v4/nodes/files/keys",
+		body: userFileKeySetBatchRequest{Items: batch}, ok: []int{http.StatusNoContent}, idempotent: true}, nil)
+	if err == nil {
+		for _, it := range items {
+			served[it.pair] = true
+		}
+		return nil
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	first, last := items[0].pair, items[len(items)-1].pair
+	if errclass.IsPermanent(err) && first != last {
+		// Split between pairs, never inside one pair's keys.
+		mid := len(items) / 2
+		for mid > 0 && items[mid].pair == items[mid-1].pair {
+			mid--
+		}
+		if mid == 0 {
+			mid = len(items) / 2
+			for mid < len(items) && items[mid].pair == items[mid-1].pair {
+				mid++
+			}
+		}
+		return append(c.storeKeys(ctx, items[:mid], served), c.storeKeys(ctx, items[mid:], served)...)
+	}
+	c.log.WithError(err).WithField("items", len(items)).Warn("dracoon cannot set file keys")
+	var failed []pair
+	for i, it := range items {
+		if i == 0 || it.pair != items[i-1].pair {
+			failed = append(failed, it.pair)
+		}
+	}
+	return failed
 }
 
 // plainKeyFor unwraps the file key of file once and caches it (nil when this
-// account holds no usable key for it).
-func (c *Client) plainKeyFor(ctx context.Context, cache map[int64]*crypto.PlainFileKey, file int64, keys []crypto.FileKey) *crypto.PlainFileKey {
+// account holds no usable key for it). A key pair of the account that
+// cannot be used at all (wrong encryption password) is an error.
+func (c *Client) plainKeyFor(ctx context.Context, cache map[int64]*crypto.PlainFileKey, file int64, keys []crypto.FileKey) (*crypto.PlainFileKey, error) {
 	if pk, ok := cache[file]; ok {
-		return pk
+		return pk, nil
 	}
 	var out *crypto.PlainFileKey
 	for _, fk := range keys {
 		priv, err := c.privateKeyForFileKey(ctx, fk.Version)
+		if errors.Is(err, ErrNoKeyPair) {
+			continue // the account has no key pair of this version
+		}
 		if err != nil {
-			continue
+			return nil, err
 		}
 		k, err := priv.UnwrapFileKey(fk)
 		if err != nil {
@@ -245,7 +356,7 @@ func (c *Client) plainKeyFor(ctx context.Context, cache map[int64]*crypto.PlainF
 		break
 	}
 	cache[file] = out
-	return out
+	return out, nil
 }
 
 // publicKey parses a public key container once.

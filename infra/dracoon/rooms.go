@@ -7,14 +7,13 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/recording-storage/recording-storage/messages"
 )
 
 // maxCreateConflicts bounds how often a room that another client created
 // concurrently (409) is looked up again.
 const maxCreateConflicts = 3
-
-// illegalNameChars are the characters DRACOON refuses in node names.
-const illegalNameChars = `\<>:"|?*/`
 
 // Node returns a node by id.
 func (c *Client) Node(ctx context.Context, id int64) (Node, error) {
@@ -71,16 +70,16 @@ func (c *Client) EnsureRoomPath(ctx context.Context, parentRoomID int64, path st
 	return cur, nil
 }
 
-// splitRoomPath splits path into room names and checks each.
+// splitRoomPath splits path into room names and checks each with the one
+// name rule (messages.CheckNodeName).
 func splitRoomPath(path string) ([]string, error) {
 	var segs []string
 	for _, s := range strings.Split(path, "/") {
 		if s == "" {
 			continue
 		}
-		if s == "." || s == ".." || strings.ContainsAny(s, illegalNameChars) || strings.HasPrefix(s, "-") ||
-			strings.HasSuffix(s, ".") || strings.TrimSpace(s) != s || len([]rune(s)) > 150 {
-			return nil, fmt.Errorf("cannot use room path %q: segment %q: %w", path, s, ErrInvalidPath)
+		if err := messages.CheckNodeName(s); err != nil {
+			return nil, fmt.Errorf("cannot use room path %q: segment %q: %w: %w", path, s, ErrInvalidPath, err)
 		}
 		segs = append(segs, s)
 	}
@@ -88,9 +87,11 @@ func splitRoomPath(path string) ([]string, error) {
 }
 
 // ensureRoom returns the room name below parent, creating it when missing.
+// A creation whose answer was lost is repeated and meets 409, which means
+// "look again".
 func (c *Client) ensureRoom(ctx context.Context, parent int64, name string) (Node, error) {
 	for try := 0; ; try++ {
-		n, found, err := c.findRoom(ctx, parent, name)
+		n, found, err := c.findChild(ctx, parent, NodeTypeRoom, name)
 		if err != nil || found {
 			return n, err
 		}
@@ -101,35 +102,109 @@ func (c *Client) ensureRoom(ctx context.Context, parent int64, name string) (Nod
 		if !IsStatus(err, http.StatusConflict) || try >= maxCreateConflicts {
 			return Node{}, err
 		}
-		// Created concurrently by someone else: look it up again.
+		// Created concurrently by someone else, or by the attempt whose
+		// answer was lost: look it up again.
 	}
 }
 
-// findRoom looks for the room name directly below parent, paging through
-// the filtered list.
-func (c *Client) findRoom(ctx context.Context, parent int64, name string) (Node, bool, error) {
+// FindFile looks for the file name (exact match) directly in the room
+// roomID, paging through the filtered list. The node carries the file's id,
+// size and creation time.
+func (c *Client) FindFile(ctx context.Context, roomID int64, name string) (Node, bool, error) {
+	n, found, err := c.findChild(ctx, roomID, NodeTypeFile, name)
+	if err != nil {
+		return Node{}, false, fmt.Errorf("cannot look up file %q in room %d: %w", name, roomID, err)
+	}
+	return n, found, nil
+}
+
+// findChild looks for the node of type typ and name directly below parent,
+// paging through the filtered list.
+func (c *Client) findChild(ctx context.Context, parent int64, typ, name string) (Node, bool, error) {
 	q := url.Values{
 		"parent_id":   {strconv.FormatInt(parent, 10)},
 		"depth_level": {"0"},
-		"filter":      {"type:eq:room|name:eq:" + name},
+		"filter":      {"type:eq:" + typ + "|name:eq:" + name},
 		"limit":       {strconv.Itoa(maxListLimit)},
 	}
+	var found Node
+	err := c.listNodes(ctx, q, func(n Node) bool {
+		if n.Type == typ && n.Name == name {
+			found = n
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return Node{}, false, fmt.Errorf("cannot list %ss: %w", typ, err)
+	}
+	return found, found.ID != 0, nil
+}
+
+// listNodes pages through GET /v4/nodes with q and calls each for every
+// node until it returns false.
+func (c *Client) listNodes(ctx context.Context, q url.Values, each func(Node) bool) error {
 	for offset := int64(0); ; {
 		q.Set("offset", strconv.FormatInt(offset, 10))
 		var list nodeList
 		if err := c.call(ctx, &request{method: http.MethodGet, path: "/v4/nodes", query: q, idempotent: true}, &list); err != nil {
-			return Node{}, false, fmt.Errorf("cannot list rooms: %w", err)
+			return err
 		}
 		for _, n := range list.Items {
-			if n.Type == NodeTypeRoom && n.Name == name {
-				return n, true, nil
+			if !each(n) {
+				return nil
 			}
 		}
 		offset += int64(len(list.Items))
 		if len(list.Items) == 0 || offset >= list.Range.Total {
-			return Node{}, false, nil
+			return nil
 		}
 	}
+}
+
+// maxRoomTreeSize bounds WalkRooms on a server that keeps answering rooms.
+const maxRoomTreeSize = 1_000_000
+
+// WalkRooms calls fn for the room rootID and every room below it, level by
+// level (breadth first), paging through each level. It stops at the first
+// error of fn.
+func (c *Client) WalkRooms(ctx context.Context, rootID int64, fn func(Node) error) error {
+	root, err := c.Node(ctx, rootID)
+	if err != nil {
+		return err
+	}
+	if root.Type != NodeTypeRoom {
+		return fmt.Errorf("cannot walk rooms below node %d: it is a %s: %w", rootID, root.Type, ErrInvalidPath)
+	}
+	queue := []Node{root}
+	seen := map[int64]bool{root.ID: true}
+	for len(queue) > 0 {
+		room := queue[0]
+		queue = queue[1:]
+		if err := fn(room); err != nil {
+			return err
+		}
+		q := url.Values{
+			"parent_id":   {strconv.FormatInt(room.ID, 10)},
+			"depth_level": {"0"},
+			"filter":      {"type:eq:room"},
+			"limit":       {strconv.Itoa(maxListLimit)},
+		}
+		err := c.listNodes(ctx, q, func(n Node) bool {
+			if n.Type == NodeTypeRoom && !seen[n.ID] {
+				seen[n.ID] = true
+				queue = append(queue, n)
+			}
+			return true
+		})
+		if err != nil {
+			return fmt.Errorf("cannot list rooms below room %d: %w", room.ID, err)
+		}
+		if len(seen) > maxRoomTreeSize {
+			return fmt.Errorf("cannot walk rooms below room %d: more than %d rooms", rootID, maxRoomTreeSize)
+		}
+	}
+	return nil
 }
 
 // createRoom creates the room name below parent, inheriting its permissions.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
+	"github.com/recording-storage/recording-storage/infra/errclass"
 )
 
 // Wire types. Field names follow the schemas of the DRACOON OpenAPI document
@@ -248,20 +249,26 @@ func (e *APIError) Error() string {
 	return msg
 }
 
-// Permanent reports whether repeating the request cannot succeed: true for
-// 400, 403, 404, 409 and 422; false for 401, 429, 5xx and anything else.
-func (e *APIError) Permanent() bool {
-	switch e.Status {
-	case http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusConflict,
-		http.StatusUnprocessableEntity:
-		return true
+// ErrorClass classifies the answer (package errclass): 408, 409, 429 and
+// 5xx are transient; a refusal of the token endpoint (wrong client, wrong
+// password) and every other 3xx and 4xx are permanent, except a 401 of the
+// API (an access token revoked early) and a 403 of the S3 endpoint (a
+// presigned URL expired), which a new token or URL can mend.
+func (e *APIError) ErrorClass() errclass.Class {
+	switch {
+	case e.Op == tokenRoute && (e.Status == http.StatusBadRequest || e.Status == http.StatusUnauthorized):
+		return errclass.Permanent
+	case e.Status == http.StatusUnauthorized, e.Status == http.StatusRequestTimeout, e.Status == http.StatusConflict,
+		e.Status == http.StatusTooManyRequests, e.Status >= 500:
+		return errclass.Transient
+	case e.Status == http.StatusForbidden && e.Op == presignedRoute:
+		return errclass.Transient
 	}
-	return false
+	return errclass.Permanent
 }
 
 // DecodeError reports a successful response whose body this client cannot
-// decode: the server speaks a protocol the client does not understand, and
-// repeating the request will not help.
+// decode: most often a body cut off in transit, so it is transient.
 type DecodeError struct {
 	Op  string // e.g. "GET /v4/nodes"
 	Err error
@@ -275,35 +282,51 @@ func (e *DecodeError) Error() string {
 // Unwrap returns the decoding error.
 func (e *DecodeError) Unwrap() error { return e.Err }
 
-// Permanent is always true.
-func (e *DecodeError) Permanent() bool { return true }
+// ErrorClass is errclass.Transient: a truncated or garbled body may be whole
+// the next time.
+func (e *DecodeError) ErrorClass() errclass.Class { return errclass.Transient }
 
 // Errors returned by the client. They are wrapped with context; test for them
-// with errors.Is.
+// with errors.Is. Each carries its class (package errclass).
 var (
 	// ErrRoomNotEncrypted reports a target room that is not encrypted.
-	ErrRoomNotEncrypted = errors.New("room is not encrypted")
+	ErrRoomNotEncrypted = errclass.New(errclass.Permanent, "room is not encrypted")
 	// ErrNoCreatePermission reports a target room in which the account may
 	// not create files.
-	ErrNoCreatePermission = errors.New("no create permission in room")
-	// ErrInvalidPath reports a room path with an empty or illegal segment.
-	ErrInvalidPath = errors.New("invalid room path")
+	ErrNoCreatePermission = errclass.New(errclass.Permanent, "no create permission in room")
+	// ErrInvalidPath reports a room path with an empty or illegal segment, or
+	// a path through a node that is not a room.
+	ErrInvalidPath = errclass.New(errclass.Permanent, "invalid room path")
+	// ErrInvalidName reports a file name DRACOON refuses.
+	ErrInvalidName = errclass.New(errclass.Permanent, "invalid node name")
 	// ErrChecksum reports an uploaded chunk whose MD5 the server computed
 	// differently.
-	ErrChecksum = errors.New("chunk checksum mismatch")
+	ErrChecksum = errclass.New(errclass.Transient, "chunk checksum mismatch")
 	// ErrUploadClosed reports a call on an upload that was completed,
-	// cancelled or failed.
+	// cancelled or failed. It carries no class: the error it wraps, why the
+	// upload closed, does.
 	ErrUploadClosed = errors.New("upload is closed")
 	// ErrBadPart reports a part number, offset or length that does not match
 	// the upload's layout, or a proxy chunk sent out of order.
-	ErrBadPart = errors.New("bad upload part")
+	ErrBadPart = errclass.New(errclass.Permanent, "bad upload part")
 	// ErrSizeMismatch reports content whose length differs from the
-	// declared size.
-	ErrSizeMismatch = errors.New("content size differs from declared size")
+	// declared size, or a completed file whose size differs from it.
+	ErrSizeMismatch = errclass.New(errclass.Permanent, "content size differs from declared size")
 	// ErrNoKeyPair reports an account without a key pair of the needed version.
-	ErrNoKeyPair = errors.New("no key pair")
-	// ErrUploadFailed reports an S3 upload that the server finished with an error.
-	ErrUploadFailed = errors.New("upload failed on the server")
+	ErrNoKeyPair = errclass.New(errclass.Permanent, "no key pair")
+	// ErrUploadFailed reports an S3 upload that the server finished with an
+	// error; a new upload may succeed.
+	ErrUploadFailed = errclass.New(errclass.Transient, "upload failed on the server")
+	// ErrNameConflict reports a completion refused because a different file
+	// (of another size) already holds the name in the room.
+	ErrNameConflict = errclass.New(errclass.Permanent, "another file holds the name")
+	// ErrOutcomeUnknown reports a completion whose answer was lost and whose
+	// result could not be learned: the file may or may not exist. Look it up
+	// (FindFile) before uploading it again.
+	ErrOutcomeUnknown = errclass.New(errclass.Unknown, "outcome of the upload completion is unknown")
+	// ErrIncomplete reports a key distribution that could not serve every
+	// user; a later run may.
+	ErrIncomplete = errclass.New(errclass.Transient, "key distribution incomplete")
 )
 
 // IsStatus reports whether err is an APIError with the given HTTP status.

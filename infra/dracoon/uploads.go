@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -19,6 +20,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
+	"github.com/recording-storage/recording-storage/infra/errclass"
+	"github.com/recording-storage/recording-storage/messages"
 )
 
 // Upload tuning.
@@ -30,7 +33,7 @@ const (
 	// cancelTimeout bounds the cancellation of a failed upload.
 	cancelTimeout = 30 * time.Second
 	// pollMin and pollMax bound the delay between S3 status polls.
-	pollMin, pollMax = 100 * time.Millisecond, 2 * time.Second
+	pollMin, pollMax = 20 * time.Millisecond, 2 * time.Second
 )
 
 // ResolutionStrategy says what completing an upload does when a file of the
@@ -51,7 +54,7 @@ type UploadSpec struct {
 	Size       int64              // plaintext size in bytes (equal to the ciphertext size)
 	ExpireAt   time.Time          // zero: the file does not expire
 	Notes      string             // at most MaxNotesLength characters
-	Resolution ResolutionStrategy // empty means ResolveAutorename
+	Resolution ResolutionStrategy // empty means ResolveFail: a name conflict is looked up, never renamed
 }
 
 func (s *UploadSpec) check() error {
@@ -59,8 +62,8 @@ func (s *UploadSpec) check() error {
 	if s.ParentID <= 0 {
 		errs = append(errs, errors.New("parent id must be positive"))
 	}
-	if s.Name == "" || strings.ContainsAny(s.Name, illegalNameChars) || utf8.RuneCountInString(s.Name) > 150 {
-		errs = append(errs, fmt.Errorf("illegal file name %q", s.Name))
+	if err := messages.CheckNodeName(s.Name); err != nil {
+		errs = append(errs, fmt.Errorf("file name: %w: %w", ErrInvalidName, err))
 	}
 	if s.Size < 0 {
 		errs = append(errs, errors.New("size must not be negative"))
@@ -76,12 +79,12 @@ func (s *UploadSpec) check() error {
 	}
 	switch s.Resolution {
 	case "":
-		s.Resolution = ResolveAutorename
+		s.Resolution = ResolveFail
 	case ResolveAutorename, ResolveOverwrite, ResolveFail:
 	default:
 		errs = append(errs, fmt.Errorf("unknown resolution strategy %q", s.Resolution))
 	}
-	return errors.Join(errs...)
+	return errclass.AsPermanent(errors.Join(errs...))
 }
 
 // Upload is one open upload channel. Feed it the encrypted content part by
@@ -135,8 +138,10 @@ func (c *Client) StartUpload(ctx context.Context, spec UploadSpec) (*Upload, err
 		req.Expiration = &objectExpiration{EnableExpiration: true, ExpireAt: &t}
 	}
 	var cu createUploadResponse
+	// Repeating a creation whose answer was lost leaves at most an unused
+	// channel, which the server expires: safe to retry.
 	if err := c.call(ctx, &request{method: http.MethodPost, path: "/v4/nodes/files/uploads", body: req,
-		ok: []int{http.StatusCreated}}, &cu); err != nil {
+		ok: []int{http.StatusCreated}, idempotent: true}, &cu); err != nil {
 		return nil, fmt.Errorf("cannot create upload channel for %q: %w", spec.Name, err)
 	}
 	u := &Upload{c: c, spec: spec, id: cu.UploadID, url: cu.UploadURL, direct: si.UseS3Storage, next: 1,
@@ -258,18 +263,23 @@ func (u *Upload) postChunk(ctx context.Context, n int, offset int64, data []byte
 	}
 	if len(data) > 0 {
 		total := int64(len(u.mpHead)) + int64(len(data)) + int64(len(u.mpTail))
-		var cr chunkUploadResponse
+		var (
+			cr  chunkUploadResponse
+			sum hash.Hash // MD5 of the chunk, computed while it is sent
+		)
+		// A chunk whose answer was lost is sent again at the same range;
+		// the server overwrites it (idempotent).
 		err := u.c.call(ctx, &request{method: http.MethodPost, rawURL: u.url, route: "POST /v4/uploads/{token}",
 			payload: func() (io.Reader, int64, string) {
-				return io.MultiReader(bytes.NewReader(u.mpHead), bytes.NewReader(data), bytes.NewReader(u.mpTail)), total, u.mpType
+				sum = md5.New()
+				return io.MultiReader(bytes.NewReader(u.mpHead), io.TeeReader(bytes.NewReader(data), sum), bytes.NewReader(u.mpTail)), total, u.mpType
 			},
 			header: http.Header{"Content-Range": {contentRange(offset, int64(len(data)), u.spec.Size)}},
 			noAuth: true, ok: []int{http.StatusCreated}, idempotent: true}, &cr)
 		if err != nil {
 			return fmt.Errorf("cannot upload chunk %d: %w", n, err)
 		}
-		sum := md5.Sum(data)
-		if cr.Size != int64(len(data)) || !strings.EqualFold(cr.Hash, hex.EncodeToString(sum[:])) {
+		if cr.Size != int64(len(data)) || !strings.EqualFold(cr.Hash, hex.EncodeToString(sum.Sum(nil))) {
 			return fmt.Errorf("cannot upload chunk %d: server has %d bytes with MD5 %s: %w", n, cr.Size, cr.Hash, ErrChecksum)
 		}
 	}
@@ -279,29 +289,49 @@ func (u *Upload) postChunk(ctx context.Context, n int, offset int64, data []byte
 	return nil
 }
 
-// putPart uploads one S3 part to its presigned URL and records its ETag.
+// presignedRoute labels requests to presigned S3 part URLs in errors and
+// logs (the URL itself is a bearer secret).
+const presignedRoute = "PUT {presigned S3 URL}"
+
+// maxURLRenewals bounds how often the presigned URL of one part is renewed
+// after the S3 endpoint refused it (expired).
+const maxURLRenewals = 3
+
+// putPart uploads one S3 part to its presigned URL and records its ETag. A
+// URL the S3 endpoint refuses (403: expired) is requested again.
 func (u *Upload) putPart(ctx context.Context, n int, data []byte) error {
-	pu, err := u.partURL(ctx, n)
-	if err != nil {
-		return err
+	for renewals := 0; ; renewals++ {
+		pu, err := u.partURL(ctx, n)
+		if err != nil {
+			return err
+		}
+		var etag string
+		err = u.c.do(ctx, &request{method: http.MethodPut, rawURL: pu, route: presignedRoute,
+			payload: func() (io.Reader, int64, string) { return bytes.NewReader(data), int64(len(data)), "" },
+			noAuth:  true, s3: true, idempotent: true}, func(resp *http.Response) error {
+			defer resp.Body.Close()
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+			if etag = strings.Trim(resp.Header.Get("ETag"), `"`); etag == "" {
+				return &DecodeError{Op: presignedRoute, Err: errors.New("no ETag")}
+			}
+			return nil
+		})
+		if IsStatus(err, http.StatusForbidden) && renewals < maxURLRenewals {
+			u.log.WithField("part", n).Info("dracoon presigned URL refused, requesting a new one")
+			u.mu.Lock()
+			delete(u.urls, n)
+			u.mu.Unlock()
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("cannot upload part %d: %w", n, err)
+		}
+		u.mu.Lock()
+		u.etags[n] = etag
+		delete(u.urls, n)
+		u.mu.Unlock()
+		return nil
 	}
-	resp, err := u.c.send(ctx, &request{method: http.MethodPut, rawURL: pu, route: "PUT {presigned S3 URL}",
-		payload: func() (io.Reader, int64, string) { return bytes.NewReader(data), int64(len(data)), "" },
-		noAuth:  true, s3: true, idempotent: true})
-	if err != nil {
-		return fmt.Errorf("cannot upload part %d: %w", n, err)
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	resp.Body.Close()
-	etag := strings.Trim(resp.Header.Get("ETag"), `"`)
-	if etag == "" {
-		return &DecodeError{Op: "PUT {presigned S3 URL}", Err: errors.New("no ETag")}
-	}
-	u.mu.Lock()
-	u.etags[n] = etag
-	delete(u.urls, n)
-	u.mu.Unlock()
-	return nil
 }
 
 // partURL returns a fresh presigned URL for part n, requesting a batch of
@@ -359,10 +389,23 @@ func (u *Upload) partURL(ctx context.Context, n int) (string, error) {
 	return "", &DecodeError{Op: "POST /v4/nodes/files/uploads/{upload_id}/s3_urls", Err: fmt.Errorf("no URL for part %d", n)}
 }
 
+// maxCompletions bounds how often a completion whose answer was lost is
+// sent again after the truth was looked up.
+const maxCompletions = 3
+
 // Complete finishes the upload with fk, the file key (with its tag) wrapped
 // for the account's own public key (see Client.WrapFileKey), and returns the
-// new file. S3 uploads are polled until the server has assembled them. On
-// failure the upload is cancelled.
+// new file. S3 uploads are polled until the server has assembled them.
+//
+// A completion whose answer is lost (a reset, a timeout, a 5xx) may have
+// taken effect, so Complete learns the truth before it repeats anything: it
+// polls the status of an S3 upload, and looks a proxy upload's file up by
+// name in the room. A file of the name and the declared size is the result
+// (it may be this completion's, or an earlier delivery's); a file of the name
+// and another size gives an error wrapping ErrNameConflict (permanent). When
+// the truth cannot be learned the error wraps ErrOutcomeUnknown and the
+// channel is left as it is. On other failures the upload is cancelled. The
+// returned node's size is checked against the declared size.
 func (u *Upload) Complete(ctx context.Context, fk crypto.FileKey) (Node, error) {
 	if err := u.open(); err != nil {
 		return Node{}, err
@@ -391,14 +434,19 @@ func (u *Upload) Complete(ctx context.Context, fk crypto.FileKey) (Node, error) 
 	if u.direct {
 		n, err = u.completeS3(ctx, parts, fk)
 	} else {
-		err = u.c.call(ctx, &request{method: http.MethodPut, rawURL: u.url, route: "PUT /v4/uploads/{token}",
-			body: completeUploadRequest{ResolutionStrategy: string(u.spec.Resolution), FileKey: &fk},
-			ok:   []int{http.StatusCreated, http.StatusAccepted}, noAuth: true}, &n)
-		if err != nil {
-			err = fmt.Errorf("cannot complete upload: %w", err)
-		}
+		n, err = u.completeProxy(ctx, fk)
 	}
-	if err != nil {
+	if err == nil && n.Size != u.spec.Size {
+		err = fmt.Errorf("cannot complete upload: file %d has %d bytes, %d were uploaded: %w", n.ID, n.Size, u.spec.Size, ErrSizeMismatch)
+	}
+	switch {
+	case errors.Is(err, ErrOutcomeUnknown):
+		u.mu.Lock()
+		u.closed = err
+		u.mu.Unlock()
+		u.log.WithError(err).Warn("dracoon upload completion outcome unknown")
+		return Node{}, err
+	case err != nil:
 		return Node{}, u.fail(ctx, err)
 	}
 	u.mu.Lock()
@@ -409,22 +457,161 @@ func (u *Upload) Complete(ctx context.Context, fk crypto.FileKey) (Node, error) 
 	return n, nil
 }
 
-// completeS3 asks the server to assemble the parts and polls until it has.
-func (u *Upload) completeS3(ctx context.Context, parts []s3Part, fk crypto.FileKey) (Node, error) {
-	err := u.c.call(ctx, &request{method: http.MethodPut, path: "/v4/nodes/files/uploads/" + u.id + "/s3",
-		route: "PUT /v4/nodes/files/uploads/{upload_id}/s3",
-		body:  completeS3Request{Parts: parts, ResolutionStrategy: string(u.spec.Resolution), FileKey: &fk},
-		ok:    []int{http.StatusAccepted}}, nil)
-	if err != nil {
-		return Node{}, fmt.Errorf("cannot complete S3 upload: %w", err)
+// completeProxy sends the completion of a proxy upload. A conflict, or an
+// answer lost, is resolved by looking the file up.
+func (u *Upload) completeProxy(ctx context.Context, fk crypto.FileKey) (Node, error) {
+	var last error
+	for try := 0; try < maxCompletions; try++ {
+		if try > 0 {
+			if err := sleep(ctx, u.c.backoff(try-1)); err != nil {
+				return Node{}, err
+			}
+		}
+		var n Node
+		err := u.c.call(ctx, &request{method: http.MethodPut, rawURL: u.url, route: "PUT /v4/uploads/{token}",
+			body: completeUploadRequest{ResolutionStrategy: string(u.spec.Resolution), FileKey: &fk},
+			ok:   []int{http.StatusCreated, http.StatusAccepted}, noAuth: true}, &n)
+		switch {
+		case err == nil:
+			return n, nil
+		case ctx.Err() != nil:
+			return Node{}, unknownOutcome(ctx.Err())
+		case IsStatus(err, http.StatusConflict) && u.spec.Resolution == ResolveFail:
+			// The name is taken: by this file from an earlier delivery, or not.
+			return u.adopt(ctx, err, true)
+		case IsStatus(err, http.StatusNotFound) && try == 0:
+			// The channel is unknown: expired, or consumed by an earlier run.
+			n, aerr := u.adopt(ctx, err, false)
+			if errors.Is(aerr, errNotFound) {
+				return Node{}, fmt.Errorf("cannot complete upload: %w", err)
+			}
+			return n, aerr
+		case errclass.IsPermanent(err) && !IsStatus(err, http.StatusNotFound):
+			return Node{}, fmt.Errorf("cannot complete upload: %w", err)
+		}
+		// The answer was lost (or a 404 after such a loss: the channel was
+		// consumed): the file may exist.
+		last = err
+		n, aerr := u.adopt(ctx, err, true)
+		if !errors.Is(aerr, errNotFound) {
+			return n, aerr
+		}
+		u.log.WithError(err).WithField("try", try+1).Warn("dracoon completion answer lost and no file yet, completing again")
 	}
+	return Node{}, fmt.Errorf("cannot complete upload after %d tries, no file %q appeared: %w: %w", maxCompletions, u.spec.Name, ErrOutcomeUnknown, last)
+}
+
+// errNotFound reports a lookup that found no file of the name.
+var errNotFound = errors.New("no file of that name")
+
+// adopt looks the upload's file up in its room after the completion failed
+// with cause: a file of the name and size is the result; one of another size
+// gives ErrNameConflict; none gives errNotFound. When the lookup fails, the
+// outcome is unknown if the completion may have taken effect (mayExist).
+func (u *Upload) adopt(ctx context.Context, cause error, mayExist bool) (Node, error) {
+	n, found, err := u.c.FindFile(ctx, u.spec.ParentID, u.spec.Name)
+	switch {
+	case err != nil && mayExist:
+		return Node{}, fmt.Errorf("cannot complete upload (%w), and cannot look the file up: %w: %w", cause, ErrOutcomeUnknown, err)
+	case err != nil:
+		return Node{}, fmt.Errorf("cannot complete upload (%w): %w", cause, err)
+	case !found:
+		return Node{}, errNotFound
+	case n.Size != u.spec.Size:
+		return Node{}, fmt.Errorf("cannot complete upload of %q into room %d: file %d has %d bytes, not %d: %w",
+			u.spec.Name, u.spec.ParentID, n.ID, n.Size, u.spec.Size, ErrNameConflict)
+	}
+	u.log.WithFields(logrus.Fields{"node_id": n.ID, "cause": cause.Error()}).Info("dracoon completion resolved by lookup")
+	// This channel has not produced a file if the found one is older:
+	// delete it (a consumed channel answers 404, which counts as deleted).
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
+	defer cancel()
+	if derr := u.deleteChannel(cctx); derr != nil {
+		u.log.WithError(derr).Debug("dracoon cannot delete the channel after lookup")
+	}
+	return n, nil
+}
+
+// unknownOutcome marks err (a context error while a completion was in
+// flight) as ErrOutcomeUnknown.
+func unknownOutcome(err error) error {
+	return fmt.Errorf("upload completion interrupted: %w: %w", ErrOutcomeUnknown, err)
+}
+
+// completeS3 asks the server to assemble the parts and polls until it has.
+// A completion whose answer was lost is sent again only when the status
+// shows the server did not receive it.
+func (u *Upload) completeS3(ctx context.Context, parts []s3Part, fk crypto.FileKey) (Node, error) {
+	body := completeS3Request{Parts: parts, ResolutionStrategy: string(u.spec.Resolution), FileKey: &fk}
+	for try := 0; ; try++ {
+		err := u.c.call(ctx, &request{method: http.MethodPut, path: "/v4/nodes/files/uploads/" + u.id + "/s3",
+			route: "PUT /v4/nodes/files/uploads/{upload_id}/s3", body: body, ok: []int{http.StatusAccepted}}, nil)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return Node{}, unknownOutcome(ctx.Err())
+		}
+		if IsStatus(err, http.StatusConflict) && u.spec.Resolution == ResolveFail {
+			return u.adoptOrConflict(ctx, err)
+		}
+		if errclass.IsPermanent(err) && !IsStatus(err, http.StatusNotFound) {
+			return Node{}, fmt.Errorf("cannot complete S3 upload: %w", err)
+		}
+		// Lost answer (or 404 after one): did the server receive it?
+		st, serr := u.status(ctx)
+		switch {
+		case IsStatus(serr, http.StatusNotFound):
+			return u.adoptOrConflict(ctx, err)
+		case serr != nil:
+			return Node{}, fmt.Errorf("cannot complete S3 upload (%w), and cannot get its status: %w: %w", err, ErrOutcomeUnknown, serr)
+		case st.Status != uploadStatusTransfer:
+			return u.pollS3(ctx, st) // received
+		case try+1 >= maxCompletions:
+			return Node{}, fmt.Errorf("cannot complete S3 upload after %d tries: %w", maxCompletions, err)
+		}
+		u.log.WithError(err).Warn("dracoon S3 completion not received, sending it again")
+		if err := sleep(ctx, u.c.backoff(try)); err != nil {
+			return Node{}, err
+		}
+	}
+	return u.pollS3(ctx, uploadStatus{})
+}
+
+// adoptOrConflict resolves a completion that met a taken name or a
+// vanished channel by looking the file up.
+func (u *Upload) adoptOrConflict(ctx context.Context, cause error) (Node, error) {
+	n, err := u.adopt(ctx, cause, true)
+	if errors.Is(err, errNotFound) {
+		return Node{}, fmt.Errorf("cannot complete upload (%w) and no file %q exists: %w", cause, u.spec.Name, ErrOutcomeUnknown)
+	}
+	return n, err
+}
+
+// status returns the status of the S3 upload.
+func (u *Upload) status(ctx context.Context) (uploadStatus, error) {
+	var st uploadStatus
+	err := u.c.call(ctx, &request{method: http.MethodGet, path: "/v4/nodes/files/uploads/" + u.id,
+		route: "GET /v4/nodes/files/uploads/{upload_id}", idempotent: true}, &st)
+	return st, err
+}
+
+// pollS3 polls the status of a received S3 completion until it is done,
+// starting from st when it is already known.
+func (u *Upload) pollS3(ctx context.Context, st uploadStatus) (Node, error) {
 	deadline := time.Now().Add(u.c.cfg.S3PollTimeout)
 	for wait := pollMin; ; wait = min(wait*2, pollMax) {
-		var st uploadStatus
-		err := u.c.call(ctx, &request{method: http.MethodGet, path: "/v4/nodes/files/uploads/" + u.id,
-			route: "GET /v4/nodes/files/uploads/{upload_id}", idempotent: true}, &st)
-		if err != nil {
-			return Node{}, fmt.Errorf("cannot get S3 upload status: %w", err)
+		if st.Status == "" {
+			var err error
+			if st, err = u.status(ctx); err != nil {
+				if IsStatus(err, http.StatusNotFound) {
+					return u.adoptOrConflict(ctx, err)
+				}
+				if ctx.Err() != nil {
+					return Node{}, unknownOutcome(ctx.Err())
+				}
+				return Node{}, fmt.Errorf("cannot get S3 upload status: %w: %w", ErrOutcomeUnknown, err)
+			}
 		}
 		switch st.Status {
 		case uploadStatusDone:
@@ -440,14 +627,18 @@ func (u *Upload) completeS3(ctx context.Context, parts []s3Part, fk crypto.FileK
 					ae.ErrorCode = *d.ErrorCode
 				}
 			}
+			if ae.Status == http.StatusConflict && u.spec.Resolution == ResolveFail {
+				return u.adoptOrConflict(ctx, ae)
+			}
 			return Node{}, fmt.Errorf("cannot complete S3 upload: %w: %w", ErrUploadFailed, ae)
 		}
 		if time.Now().After(deadline) {
-			return Node{}, fmt.Errorf("cannot complete S3 upload: still %q after %s", st.Status, u.c.cfg.S3PollTimeout)
+			return Node{}, fmt.Errorf("cannot complete S3 upload: still %q after %s: %w", st.Status, u.c.cfg.S3PollTimeout, ErrOutcomeUnknown)
 		}
 		if err := sleep(ctx, wait); err != nil {
-			return Node{}, err
+			return Node{}, unknownOutcome(err)
 		}
+		st = uploadStatus{}
 	}
 }
 

@@ -13,6 +13,12 @@
 // [Opener.Verify] authenticates the whole file. [EncryptStream] and
 // [DecryptStream] are sequential helpers on top of them.
 //
-// The package uses the standard library only. Secrets never appear in errors
-// or in the output of the fmt package.
+// A [PlainFileKey] seals one file only: [NewSealer] refuses a key that
+// already carries a tag.
+//
+// The package uses the standard library and the project's errclass only.
+// Its errors are of class errclass.Permanent. Secrets never appear in
+// errors, in the output of the fmt package, or in JSON and text encodings;
+// [PlainFileKey.ExportJSON] is the one explicit way to write a plain file
+// key.
 package crypto

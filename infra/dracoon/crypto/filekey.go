@@ -29,8 +29,16 @@ type FileKey struct {
 }
 
 // PlainFileKey is the secret AES-256-GCM key of one file, with its IV and,
-// once the content is encrypted, its tag. It marshals to the SDKs' plain file
-// key JSON; its String and Format methods never reveal Key.
+// once the content is encrypted, its tag.
+//
+// Key never shows in clear by accident: the fmt verbs, JSON
+// (MarshalJSON) and text encodings (MarshalText: YAML, log/slog) all write a
+// redacted form. [PlainFileKey.ExportJSON] is the one way to write the SDKs'
+// plain file key JSON with the key; [ImportPlainFileKeyJSON] and
+// UnmarshalJSON read it. One gap is fmt's: it cannot call the methods of a
+// value stored in an unexported struct field and prints its fields instead,
+// so never keep a PlainFileKey (or a pointer to one) in an unexported field
+// of a struct that may be printed.
 type PlainFileKey struct {
 	Key     []byte // 32 bytes
 	IV      []byte // 12 bytes
@@ -77,11 +85,16 @@ type plainFileKeyJSON struct {
 	Tag     *string `json:"tag"`
 }
 
-// MarshalJSON encodes k as the SDKs' plain file key JSON, with base64
-// fields and a null tag when k has none. The output contains the secret key.
-func (k PlainFileKey) MarshalJSON() ([]byte, error) {
+// redacted replaces the key in every output of PlainFileKey but ExportJSON.
+const redacted = "[REDACTED]"
+
+// ExportJSON encodes k as the SDKs' plain file key JSON, with base64 fields
+// and a null tag when k has none. The output contains the secret key: it is
+// for the one place that must hand the key on (the crypto CLI), never for
+// logs. It refuses a malformed key.
+func (k PlainFileKey) ExportJSON() ([]byte, error) {
 	if err := k.check(false); err != nil {
-		return nil, fmt.Errorf("marshal plain file key: %w", err)
+		return nil, fmt.Errorf("export plain file key: %w", err)
 	}
 	j := plainFileKeyJSON{Key: b64(k.Key), IV: b64(k.IV), Version: k.Version}
 	if k.Tag != nil {
@@ -91,40 +104,73 @@ func (k PlainFileKey) MarshalJSON() ([]byte, error) {
 	return json.Marshal(j)
 }
 
-// UnmarshalJSON decodes the SDKs' plain file key JSON and validates it.
-func (k *PlainFileKey) UnmarshalJSON(b []byte) error {
+// ImportPlainFileKeyJSON decodes the SDKs' plain file key JSON, as
+// ExportJSON writes it, and validates it. A tag that is null, empty or
+// absent gives a key without tag.
+func ImportPlainFileKeyJSON(b []byte) (PlainFileKey, error) {
 	var j plainFileKeyJSON
 	if err := json.Unmarshal(b, &j); err != nil {
-		return fmt.Errorf("unmarshal plain file key: %w: %v", ErrBadFileKey, err)
+		return PlainFileKey{}, fmt.Errorf("import plain file key: %w: %v", ErrBadFileKey, err)
+	}
+	if j.Key == redacted {
+		return PlainFileKey{}, fmt.Errorf("import plain file key: %w: the key is redacted; write plain file keys with ExportJSON", ErrBadFileKey)
 	}
 	var out PlainFileKey
 	var err error
 	out.Version = j.Version
 	if out.Key, err = unb64(j.Key, "key"); err != nil {
-		return fmt.Errorf("unmarshal plain file key: %w", err)
+		return PlainFileKey{}, fmt.Errorf("import plain file key: %w", err)
 	}
 	if out.IV, err = unb64(j.IV, "iv"); err != nil {
-		return fmt.Errorf("unmarshal plain file key: %w", err)
+		return PlainFileKey{}, fmt.Errorf("import plain file key: %w", err)
 	}
 	if j.Tag != nil && *j.Tag != "" {
 		if out.Tag, err = unb64(*j.Tag, "tag"); err != nil {
-			return fmt.Errorf("unmarshal plain file key: %w", err)
+			return PlainFileKey{}, fmt.Errorf("import plain file key: %w", err)
 		}
 	}
 	if err := out.check(false); err != nil {
-		return fmt.Errorf("unmarshal plain file key: %w", err)
+		return PlainFileKey{}, fmt.Errorf("import plain file key: %w", err)
+	}
+	return out, nil
+}
+
+// MarshalJSON writes k with the key redacted, in the shape of the SDKs'
+// plain file key JSON: {"key":"[REDACTED]","iv":...,"version":...,"tag":...}.
+// It never fails, so that a PlainFileKey in a log field cannot break the log
+// entry. Use ExportJSON to write the key itself.
+func (k PlainFileKey) MarshalJSON() ([]byte, error) {
+	j := plainFileKeyJSON{Key: redacted, IV: b64(k.IV), Version: k.Version}
+	if k.Tag != nil {
+		t := b64(k.Tag)
+		j.Tag = &t
+	}
+	return json.Marshal(j)
+}
+
+// MarshalText writes the redacted description, for YAML, log/slog and other
+// encoders that use encoding.TextMarshaler.
+func (k PlainFileKey) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalJSON decodes the SDKs' plain file key JSON and validates it, as
+// ImportPlainFileKeyJSON does. It cannot read what MarshalJSON writes.
+func (k *PlainFileKey) UnmarshalJSON(b []byte) error {
+	out, err := ImportPlainFileKeyJSON(b)
+	if err != nil {
+		return err
 	}
 	*k = out
 	return nil
 }
 
-// String describes k without revealing the key.
+// String describes k without revealing the key. The IV and the tag are not
+// secret: the server stores them in clear with the encrypted key.
 func (k PlainFileKey) String() string {
 	tag := "none"
 	if k.Tag != nil {
 		tag = b64(k.Tag)
 	}
-	return fmt.Sprintf("crypto.PlainFileKey{version: %s, key: [REDACTED], iv: %s, tag: %s}", k.Version, b64(k.IV), tag)
+	return fmt.Sprintf("crypto.PlainFileKey{version: %s, key: %s, iv: %s, tag: %s}", k.Version, redacted, b64(k.IV), tag)
 }
 
 // GoString describes k without revealing the key.

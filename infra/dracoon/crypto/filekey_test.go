@@ -2,9 +2,11 @@ package crypto_test
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"os"
@@ -44,29 +46,48 @@ func TestGenerateFileKey(t *testing.T) {
 	}
 }
 
-func TestPlainFileKey_JSON(t *testing.T) {
+func TestPlainFileKey_ExportJSON_round_trip(t *testing.T) {
 	t.Parallel()
 	k := newKey(t, 2)
-	b, err := json.Marshal(k)
+	b, err := k.ExportJSON()
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := fmt.Sprintf(`{"key":%q,"iv":%q,"version":"AES-256-GCM","tag":null}`,
 		base64.StdEncoding.EncodeToString(k.Key), base64.StdEncoding.EncodeToString(k.IV))
 	if string(b) != want {
-		t.Errorf("Marshal = %s, want %s", b, want)
+		t.Errorf("ExportJSON = %s, want %s", b, want)
 	}
-	k.Tag = bytes.Repeat([]byte{7}, crypto.TagSize)
-	b, err = json.Marshal(&k)
+	back, err := crypto.ImportPlainFileKeyJSON(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back crypto.PlainFileKey
-	if err := json.Unmarshal(b, &back); err != nil {
+	assertSameKey(t, back, k)
+	if back.Tag != nil {
+		t.Errorf("null tag imported as %x", back.Tag)
+	}
+
+	k.Tag = bytes.Repeat([]byte{7}, crypto.TagSize)
+	if b, err = k.ExportJSON(); err != nil {
+		t.Fatal(err)
+	}
+	if back, err = crypto.ImportPlainFileKeyJSON(b); err != nil {
 		t.Fatal(err)
 	}
 	assertSameKey(t, back, k)
+	var viaUnmarshal crypto.PlainFileKey // UnmarshalJSON reads the same format
+	if err := json.Unmarshal(b, &viaUnmarshal); err != nil {
+		t.Fatal(err)
+	}
+	assertSameKey(t, viaUnmarshal, k)
 
+	if _, err := (crypto.PlainFileKey{Key: k.Key[:16], IV: k.IV, Version: k.Version}).ExportJSON(); !errors.Is(err, crypto.ErrBadFileKey) {
+		t.Errorf("export of a short key: error = %v, want ErrBadFileKey", err)
+	}
+}
+
+func TestImportPlainFileKeyJSON_validates(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		Name, JSON string
 		Want       error
@@ -78,15 +99,43 @@ func TestPlainFileKey_JSON(t *testing.T) {
 		{"short_iv", `{"key":"RZIcE5VWziSw4EPsfa40xKGM95LAdC/WMMY84g4aOHo=","iv":"8O+rDR/+","version":"A"}`, crypto.ErrBadFileKey},
 		{"short_tag", `{"key":"RZIcE5VWziSw4EPsfa40xKGM95LAdC/WMMY84g4aOHo=","iv":"8O+rDR/+InRDmWxB","version":"A","tag":"SsQh"}`, crypto.ErrBadFileKey},
 		{"not_base64", `{"key":"RZIcE5VWziSw4EPsfa40xKGM95LAdC/WMMY84g4aOHo","iv":"8O+rDR/+InRDmWxB","version":"A"}`, crypto.ErrBadFileKey},
+		{"redacted", `{"key":"[REDACTED]","iv":"8O+rDR/+InRDmWxB","version":"A"}`, crypto.ErrBadFileKey},
 		{"not_json", `[1]`, crypto.ErrBadFileKey},
 	}
 	for _, tc := range cases {
 		t.Run(tc.Name, func(t *testing.T) {
+			if _, err := crypto.ImportPlainFileKeyJSON([]byte(tc.JSON)); !errors.Is(err, tc.Want) {
+				t.Fatalf("ImportPlainFileKeyJSON error = %v, want %v", err, tc.Want)
+			}
 			var k crypto.PlainFileKey
 			if err := json.Unmarshal([]byte(tc.JSON), &k); !errors.Is(err, tc.Want) {
-				t.Fatalf("error = %v, want %v", err, tc.Want)
+				t.Fatalf("json.Unmarshal error = %v, want %v", err, tc.Want)
 			}
 		})
+	}
+}
+
+// keySecrets returns the forms in which key bytes could leak into text.
+func keySecrets(key []byte) []string {
+	return []string{
+		base64.StdEncoding.EncodeToString(key),
+		base64.RawStdEncoding.EncodeToString(key),
+		base64.URLEncoding.EncodeToString(key),
+		hex.EncodeToString(key),
+		strings.ToUpper(hex.EncodeToString(key)),
+		fmt.Sprint(key[:4])[1:8], // the %v of a byte slice: "[12 34 56 ..."
+		fmt.Sprintf("%#v", key[:4])[8:20],
+		string(key[:8]),
+	}
+}
+
+// assertNoSecret fails when out contains a form of key.
+func assertNoSecret(t *testing.T, what, out string, key []byte) {
+	t.Helper()
+	for _, s := range keySecrets(key) {
+		if strings.Contains(out, s) {
+			t.Errorf("%s = %q contains the key (%q)", what, out, s)
+		}
 	}
 }
 
@@ -95,24 +144,59 @@ func TestPlainFileKey_never_prints_the_key(t *testing.T) {
 	k := newKey(t, 3)
 	k.Tag = make([]byte, crypto.TagSize)
 	want := k.String()
-	secrets := []string{base64.StdEncoding.EncodeToString(k.Key), hex.EncodeToString(k.Key), fmt.Sprint(k.Key[:4])[1:8]}
-	for _, s := range secrets {
-		if strings.Contains(want, s) {
-			t.Fatalf("String() = %q contains the key", want)
-		}
+	assertNoSecret(t, "String()", want, k.Key)
+	// Exported fields only: fmt cannot call the methods of a value in an
+	// unexported field (see the PlainFileKey documentation).
+	type logFields struct {
+		Key    crypto.PlainFileKey
+		KeyPtr *crypto.PlainFileKey
+		Keys   []crypto.PlainFileKey
+		Map    map[string]crypto.PlainFileKey
 	}
-	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%q", "%d"} {
-		for _, v := range []any{k, &k, []crypto.PlainFileKey{k}, struct{ K crypto.PlainFileKey }{k}} {
+	values := []any{k, &k, []crypto.PlainFileKey{k}, struct{ K crypto.PlainFileKey }{k},
+		logFields{Key: k, KeyPtr: &k, Keys: []crypto.PlainFileKey{k}, Map: map[string]crypto.PlainFileKey{"k": k}},
+		map[string]any{"key": k}, []any{k, &k}}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%X", "%q", "%d"} {
+		for _, v := range values {
 			got := fmt.Sprintf(verb, v)
 			if !strings.Contains(got, "REDACTED") {
 				t.Errorf("Sprintf(%q, %T) = %q", verb, v, got)
 			}
-			for _, s := range secrets {
-				if strings.Contains(got, s) {
-					t.Errorf("Sprintf(%q, %T) = %q contains the key", verb, v, got)
-				}
-			}
+			assertNoSecret(t, fmt.Sprintf("Sprintf(%q, %T)", verb, v), got, k.Key)
 		}
+	}
+	for _, v := range values {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatalf("json.Marshal(%T): %v", v, err)
+		}
+		if !strings.Contains(string(b), `"key":"[REDACTED]"`) {
+			t.Errorf("json.Marshal(%T) = %s", v, b)
+		}
+		assertNoSecret(t, fmt.Sprintf("json.Marshal(%T)", v), string(b), k.Key)
+	}
+	type doc struct{ K crypto.PlainFileKey }
+	if x, err := xml.Marshal(doc{k}); err != nil || !strings.Contains(string(x), "REDACTED") {
+		t.Errorf("xml.Marshal = %s, %v", x, err)
+	} else {
+		assertNoSecret(t, "xml.Marshal", string(x), k.Key)
+	}
+	var tm encoding.TextMarshaler = k
+	if b, err := tm.MarshalText(); err != nil || string(b) != want {
+		t.Errorf("MarshalText = %q, %v; want %q", b, err, want)
+	}
+
+	// The redacted JSON of a malformed or zero key must not fail, or a log
+	// entry holding it would be lost.
+	for _, bad := range []crypto.PlainFileKey{{}, {Key: []byte{1}, Version: "?"}} {
+		if b, err := json.Marshal(bad); err != nil || !strings.Contains(string(b), "REDACTED") {
+			t.Errorf("json.Marshal(%v) = %s, %v", bad, b, err)
+		}
+	}
+	// What MarshalJSON writes cannot be read back as a key.
+	b, _ := json.Marshal(k)
+	if _, err := crypto.ImportPlainFileKeyJSON(b); !errors.Is(err, crypto.ErrBadFileKey) {
+		t.Errorf("import of the redacted JSON: error = %v, want ErrBadFileKey", err)
 	}
 }
 

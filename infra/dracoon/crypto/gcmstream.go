@@ -6,8 +6,8 @@ import (
 	"crypto/cipher"
 	"crypto/subtle"
 	"encoding/binary"
-	"errors"
 	"fmt"
+	"io"
 	"slices"
 )
 
@@ -62,6 +62,9 @@ func (s Segment) String() string {
 
 // GoString describes the segment without its hash.
 func (s Segment) GoString() string { return s.String() }
+
+// Format writes the description without the hash for every verb.
+func (s Segment) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, s.String()) }
 
 // segmentBinarySize is the size of a marshalled Segment.
 const segmentBinarySize = 8 + 8 + 16
@@ -121,7 +124,7 @@ func newGCMKey(k PlainFileKey) (*gcmKey, error) {
 	g.h = gfLoad(b[:])
 	if g.h == (gfElement{}) {
 		// E_K(0) = 0 happens with probability 2^-128; H would have no inverse.
-		return nil, errors.New("degenerate AES key")
+		return nil, fmt.Errorf("%w: degenerate AES key", ErrBadFileKey)
 	}
 	g.h2 = gfMul(g.h, g.h)
 	g.hInv = gfInv(g.h)
@@ -233,8 +236,14 @@ func (g *gcmKey) combine(segs []Segment) (*ghashAcc, error) {
 // concurrent use.
 type Sealer struct{ g *gcmKey }
 
-// NewSealer returns a Sealer for the key and IV of k; k's tag is ignored.
+// NewSealer returns a Sealer for the key and IV of k, which must be a fresh
+// key without tag (see GenerateFileKey). A key that carries a tag has
+// already sealed a plaintext, and sealing another one with the same key and
+// IV breaks AES-GCM: NewSealer refuses it with an error wrapping ErrKeyUsed.
 func NewSealer(k PlainFileKey) (*Sealer, error) {
+	if len(k.Tag) != 0 {
+		return nil, fmt.Errorf("new sealer: %w", ErrKeyUsed)
+	}
 	if err := k.check(false); err != nil {
 		return nil, fmt.Errorf("new sealer: %w", err)
 	}

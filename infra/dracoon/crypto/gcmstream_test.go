@@ -15,6 +15,7 @@ import (
 	"testing/iotest"
 
 	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
+	"github.com/recording-storage/recording-storage/infra/errclass"
 )
 
 // testChunk is the segment size of the property tests; small so that they
@@ -350,6 +351,12 @@ func TestSegment_binary_round_trip(t *testing.T) {
 	if got := fmt.Sprintf("%v %+v %#v", segs[0], segs[0], segs[0]); got != strings.Repeat("crypto.Segment{offset: 0, length: 48} ", 2)+"crypto.Segment{offset: 0, length: 48}" {
 		t.Errorf("Segment prints as %q", got)
 	}
+	// The keyed hash stays out of every verb (%d and %x used to walk the fields).
+	for _, verb := range []string{"%d", "%x", "%X", "%s", "%q", "%o", "%b"} {
+		if got := fmt.Sprintf(verb, segs[0]); got != "crypto.Segment{offset: 0, length: 48}" {
+			t.Errorf("Sprintf(%q, segment) = %q", verb, got)
+		}
+	}
 }
 
 func TestStreams_round_trip_across_buffer_boundaries(t *testing.T) {
@@ -404,5 +411,36 @@ func TestNewOpener_needs_a_tag(t *testing.T) {
 	t.Parallel()
 	if _, err := crypto.NewOpener(newKey(t, 10)); !errors.Is(err, crypto.ErrBadFileKey) {
 		t.Fatalf("error = %v, want ErrBadFileKey", err)
+	}
+}
+
+func TestNewSealer_refuses_a_key_that_carries_a_tag(t *testing.T) {
+	t.Parallel()
+	key := newKey(t, 11)
+	plain := randomBytes(11, 100)
+	_, tag := stdlibSeal(t, key, plain)
+	used := key
+	used.Tag = tag
+
+	_, err := crypto.NewSealer(used)
+	if !errors.Is(err, crypto.ErrKeyUsed) || !errclass.IsPermanent(err) {
+		t.Errorf("NewSealer: error = %v (%v), want a permanent ErrKeyUsed", err, errclass.Of(err))
+	}
+	var dst bytes.Buffer
+	n, gotTag, err := crypto.EncryptStream(used, &dst, bytes.NewReader(plain))
+	if !errors.Is(err, crypto.ErrKeyUsed) || !errclass.IsPermanent(err) {
+		t.Errorf("EncryptStream: error = %v (%v), want a permanent ErrKeyUsed", err, errclass.Of(err))
+	}
+	if n != 0 || gotTag != nil || dst.Len() != 0 {
+		t.Errorf("EncryptStream with a used key wrote %d bytes (n %d, tag %x)", dst.Len(), n, gotTag)
+	}
+	// A tag of any length counts, even a malformed one.
+	used.Tag = tag[:3]
+	if _, err := crypto.NewSealer(used); !errors.Is(err, crypto.ErrKeyUsed) {
+		t.Errorf("NewSealer with a short tag: error = %v, want ErrKeyUsed", err)
+	}
+	// The same key without its tag (a fresh key) seals.
+	if _, err := crypto.NewSealer(key); err != nil {
+		t.Errorf("NewSealer of the fresh key: %v", err)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"testing"
+
+	"github.com/recording-storage/recording-storage/infra/errclass"
 )
 
 func TestGF_field_laws(t *testing.T) {
@@ -51,8 +53,14 @@ func TestPasswordEncodings(t *testing.T) {
 	}{
 		{"Qwer1234!", [][]byte{[]byte("Qwer1234!")}},
 		{"Qwer1234!ä", [][]byte{[]byte("Qwer1234!ä"), []byte("Qwer1234!\xe4")}},
-		{"Qwer1234!🐛", [][]byte{[]byte("Qwer1234!🐛")}},
+		// U+20AC keeps its low byte; U+1F41B is the surrogates D83D DC1B.
+		{"Qwer1234!€", [][]byte{[]byte("Qwer1234!€"), []byte("Qwer1234!\xac")}},
+		{"Qwer1234!🐛", [][]byte{[]byte("Qwer1234!🐛"), []byte("Qwer1234!\x3d\x1b")}},
+		{"ä€🐛\uffff\U00010000", [][]byte{[]byte("ä€🐛\uffff\U00010000"), {0xe4, 0xac, 0x3d, 0x1b, 0xff, 0x00, 0x00}}},
+		{"\ufffd", [][]byte{[]byte("\ufffd"), {0xfd}}}, // a real U+FFFD, not an encoding error
+		// Not UTF-8: tried as it is only.
 		{"\xe4", [][]byte{[]byte("\xe4")}},
+		{"a\xe4€", [][]byte{[]byte("a\xe4€")}},
 	}
 	for _, tc := range cases {
 		got := passwordEncodings(tc.Password)
@@ -152,6 +160,45 @@ func TestUnlock_falls_back_to_ISO_8859_1(t *testing.T) {
 	}
 	if _, err := Unlock(c, "Qwer1234!a"); !errors.Is(err, ErrWrongPassword) {
 		t.Fatalf("error = %v, want ErrWrongPassword", err)
+	}
+}
+
+// TestUnlock_legacy_password_bytes_like_the_Java_SDK builds a key the way
+// the Java SDK did before its UTF-8 fix: PBKDF2 over the low byte of each
+// UTF-16 code unit of the password.
+func TestUnlock_legacy_password_bytes_like_the_Java_SDK(t *testing.T) {
+	t.Parallel()
+	const password = "Qwer1234!ä€🐛"
+	// ä U+00E4 -> E4; € U+20AC -> AC; 🐛 U+1F41B = D83D DC1B -> 3D 1B.
+	const legacy = "Qwer1234!\xe4\xac\x3d\x1b"
+	_, plain := testPKCS8(t)
+	der, err := encryptPBES2(rand.Reader, plain, legacy, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := PrivateKeyContainer{Version: KeyPairVersionA, PrivateKey: string(pem.EncodeToMemory(&pem.Block{Type: pemPrivateKey, Bytes: der}))}
+	k, err := Unlock(c, password)
+	if err != nil {
+		t.Fatalf("Unlock with the Unicode password: %v", err)
+	}
+	if k.Size() != 2048 {
+		t.Errorf("unlocked a %d-bit key", k.Size())
+	}
+	for _, wrong := range []string{"Qwer1234!ä€", "Qwer1234!ä€🐜", "Qwer1234!a€🐛"} {
+		_, err := Unlock(c, wrong)
+		if !errors.Is(err, ErrWrongPassword) || !errclass.IsPermanent(err) {
+			t.Errorf("Unlock(%q): error = %v (%v), want a permanent ErrWrongPassword", wrong, err, errclass.Of(err))
+		}
+	}
+
+	// The UTF-8 bytes still come first: a key made by a current SDK unlocks.
+	der, err = encryptPBES2(rand.Reader, plain, password, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.PrivateKey = string(pem.EncodeToMemory(&pem.Block{Type: pemPrivateKey, Bytes: der}))
+	if _, err := Unlock(c, password); err != nil {
+		t.Fatalf("Unlock of a UTF-8 key: %v", err)
 	}
 }
 

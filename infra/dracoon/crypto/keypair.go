@@ -4,12 +4,15 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
+
+	"github.com/recording-storage/recording-storage/infra/errclass"
 )
 
 // PEM block types of DRACOON key containers.
@@ -128,12 +131,15 @@ func (p *PublicKey) String() string {
 }
 
 // Unlock decrypts a private key container with password, trying the
-// password's UTF-8 bytes first and its ISO-8859-1 bytes second, as the
-// official SDKs do. The PBKDF2 parameters are read from the key. It refuses
-// unknown versions and keys whose size does not match their version.
+// password's UTF-8 bytes first and, for a password that is not ASCII, its
+// legacy bytes second, as the Java SDK does: the low byte of each UTF-16 code
+// unit, which is ISO-8859-1 for the characters ISO-8859-1 has. The PBKDF2
+// parameters are read from the key. It refuses unknown versions and keys
+// whose size does not match their version. A password that fits neither
+// way gives an error wrapping ErrWrongPassword.
 //
 // Unlock is deliberately slow (PBKDF2, up to 1,300,000 iterations, twice for
-// an ISO-8859-1 password): call it once and reuse the PrivateKey.
+// a password that is not ASCII): call it once and reuse the PrivateKey.
 func Unlock(c PrivateKeyContainer, password string) (*PrivateKey, error) {
 	v, err := lookupKeyVersion(c.Version)
 	if err != nil {
@@ -199,17 +205,31 @@ func (k *PrivateKey) CheckPair(c PublicKeyContainer) error {
 	return nil
 }
 
-// String describes the key without revealing it.
-func (k *PrivateKey) String() string {
-	return fmt.Sprintf("crypto.PrivateKey{version: %s, bits: %d, key: [REDACTED]}", k.version.name, k.Size())
+// String describes the key without revealing it. The printing and
+// marshalling methods have value receivers so that a copied PrivateKey is
+// redacted too.
+func (k PrivateKey) String() string {
+	bits := 0
+	if k.key != nil {
+		bits = k.key.N.BitLen()
+	}
+	return fmt.Sprintf("crypto.PrivateKey{version: %s, bits: %d, key: [REDACTED]}", k.version.name, bits)
 }
 
 // GoString describes the key without revealing it.
-func (k *PrivateKey) GoString() string { return k.String() }
+func (k PrivateKey) GoString() string { return k.String() }
 
 // Format writes the redacted description for every verb, so that no fmt
 // verb prints the key material.
-func (k *PrivateKey) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, k.String()) }
+func (k PrivateKey) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, k.String()) }
+
+// MarshalJSON writes the redacted description as a JSON string, so that a
+// PrivateKey in a JSON log field shows no key material.
+func (k PrivateKey) MarshalJSON() ([]byte, error) { return json.Marshal(k.String()) }
+
+// MarshalText writes the redacted description, for YAML, log/slog and other
+// encoders that use encoding.TextMarshaler.
+func (k PrivateKey) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
 // KeyPairOption configures GenerateKeyPair.
 type KeyPairOption func(*keyPairOptions)
@@ -255,7 +275,7 @@ func GenerateKeyPair(version, password string, opts ...KeyPairOption) (UserKeyPa
 		return UserKeyPairContainer{}, fmt.Errorf("generate key pair: %w", err)
 	}
 	if password == "" {
-		return UserKeyPairContainer{}, errors.New("generate key pair: empty password")
+		return UserKeyPairContainer{}, errclass.AsPermanent(errors.New("generate key pair: empty password"))
 	}
 	priv, err := rsa.GenerateKey(rand.Reader, v.bits)
 	if err != nil {

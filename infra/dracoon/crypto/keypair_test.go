@@ -1,6 +1,8 @@
 package crypto_test
 
 import (
+	"encoding"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -129,9 +131,35 @@ func TestPrivateKey_never_prints_its_secret(t *testing.T) {
 		t.Errorf("String() = %q", want)
 	}
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%q", "%d"} {
-		if got := fmt.Sprintf(verb, priv); got != want {
-			t.Errorf("Sprintf(%q) = %q, want %q", verb, got, want)
+		for _, v := range []any{priv, *priv} {
+			if got := fmt.Sprintf(verb, v); got != want {
+				t.Errorf("Sprintf(%q, %T) = %q, want %q", verb, v, got, want)
+			}
 		}
+		type fields struct {
+			Ptr *crypto.PrivateKey
+			Val crypto.PrivateKey
+		}
+		if got := fmt.Sprintf(verb, fields{priv, *priv}); strings.Count(got, want) != 2 {
+			t.Errorf("Sprintf(%q, struct) = %q, want the redacted description twice", verb, got)
+		}
+	}
+	wantJSON, _ := json.Marshal(want)
+	for _, v := range []any{priv, *priv} {
+		if b, err := json.Marshal(v); err != nil || string(b) != string(wantJSON) {
+			t.Errorf("json.Marshal(%T) = %s, %v; want %s", v, b, err, wantJSON)
+		}
+	}
+	b, err := json.Marshal(map[string]any{"ptr": priv, "val": *priv, "nil": (*crypto.PrivateKey)(nil)})
+	if err != nil || string(b) != fmt.Sprintf(`{"nil":null,"ptr":%s,"val":%s}`, wantJSON, wantJSON) {
+		t.Errorf("json.Marshal(map) = %s, %v", b, err)
+	}
+	var tm encoding.TextMarshaler = priv
+	if b, err := tm.MarshalText(); err != nil || string(b) != want {
+		t.Errorf("MarshalText = %q, %v", b, err)
+	}
+	if got := fmt.Sprint(crypto.PrivateKey{}); !strings.Contains(got, "REDACTED") {
+		t.Errorf("zero PrivateKey prints as %q", got)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -203,24 +204,36 @@ func (k *pbes2Key) decrypt(password []byte) ([]byte, bool) {
 }
 
 // passwordEncodings returns the byte forms of password to try, in order:
-// UTF-8, then ISO-8859-1 when that differs and can represent the password.
+// its UTF-8 bytes, then, when they differ, its legacy bytes (see
+// legacyPasswordBytes). A password that is not valid UTF-8 is tried as it is.
 func passwordEncodings(password string) [][]byte {
 	out := [][]byte{[]byte(password)}
-	latin := make([]byte, 0, len(password))
-	ascii := true
-	for _, r := range password {
-		if r == utf8.RuneError || r > 0xFF {
-			return out
-		}
-		if r >= utf8.RuneSelf {
-			ascii = false
-		}
-		latin = append(latin, byte(r))
-	}
-	if ascii {
+	if !utf8.ValidString(password) {
 		return out
 	}
-	return append(out, latin)
+	if legacy := legacyPasswordBytes(password); !bytes.Equal(legacy, out[0]) {
+		out = append(out, legacy)
+	}
+	return out
+}
+
+// legacyPasswordBytes returns the bytes older SDKs derived the key from: the
+// Java SDK before its UTF-8 fix gave the password's UTF-16 code units to
+// BouncyCastle's PBKDF2, which keeps the low byte of each unit. So a
+// character up to U+00FF gives its ISO-8859-1 byte, "€" (U+20AC) gives 0xAC,
+// and a character beyond U+FFFF gives the low bytes of its two surrogates.
+// password must be valid UTF-8.
+func legacyPasswordBytes(password string) []byte {
+	out := make([]byte, 0, len(password))
+	for _, r := range password {
+		if r > 0xFFFF {
+			hi, lo := utf16.EncodeRune(r)
+			out = append(out, byte(hi), byte(lo))
+			continue
+		}
+		out = append(out, byte(r))
+	}
+	return out
 }
 
 // encryptPBES2 encrypts a DER PrivateKeyInfo the way the official SDKs do:

@@ -8,10 +8,11 @@ import (
 // streamChunk is the buffer size of EncryptStream and DecryptStream.
 const streamChunk = 1 << 20
 
-// EncryptStream encrypts everything read from src with k into dst, in one
-// pass with constant memory, and returns the number of bytes and the tag to
-// store in the file key. It stops with an error wrapping ErrFileTooLarge
-// before writing past MaxFileSize.
+// EncryptStream encrypts everything read from src with k, a fresh key
+// without tag, into dst, in one pass with constant memory, and returns the
+// number of bytes and the tag to store in the file key. Like NewSealer it
+// refuses a key that carries a tag (ErrKeyUsed). It stops with an error
+// wrapping ErrFileTooLarge before writing past MaxFileSize.
 func EncryptStream(k PlainFileKey, dst io.Writer, src io.Reader) (int64, []byte, error) {
 	s, err := NewSealer(k)
 	if err != nil {

@@ -1,0 +1,271 @@
+package dracoon
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
+	"github.com/recording-storage/recording-storage/infra/dracoon/emulator"
+	"github.com/recording-storage/recording-storage/infra/errclass"
+)
+
+// counter is a reverse proxy in front of the emulator that counts requests
+// by "METHOD path-prefix" of interest.
+type counter struct {
+	URL string
+
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func newCounter(t *testing.T, target string) *counter {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &counter{counts: map[string]int{}}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		c.counts[r.Method+" "+r.URL.Path]++
+		c.mu.Unlock()
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	c.URL = srv.URL
+	return c
+}
+
+func (c *counter) count(key string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.counts[key]
+}
+
+// TestAuth_outage_costs_one_token_request_per_attempt: the token fetch is
+// not a retry loop of its own inside the request's retry loop.
+func TestAuth_outage_costs_one_token_request_per_attempt(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, nil)
+	e.Emu.InjectFault(emulator.FaultRule{PathPrefix: "/oauth/token", Status: http.StatusServiceUnavailable, Times: 1000, RetryAfter: time.Millisecond})
+	cnt := newCounter(t, e.URL)
+	c := e.client("svc", "svc-pw", encPassword, func(cfg *Config) { cfg.BaseURL = cnt.URL; cfg.Retries = 3; cfg.MaxBackoff = 20 * time.Millisecond })
+	_, err := c.Account(context.Background())
+	if err == nil || !errclass.IsTransient(err) {
+		t.Fatalf("err = %v, want a transient error", err)
+	}
+	if got := cnt.count("POST /oauth/token"); got != 4 {
+		t.Errorf("%d token requests for one call with 3 retries, want 4", got)
+	}
+	checkOneExchange(t, e)
+}
+
+// checkOneExchange makes one API exchange that the OpenAPI checker sees
+// (it checks /api only), for tests that otherwise talk to /oauth alone.
+func checkOneExchange(t *testing.T, e *env) {
+	t.Helper()
+	if _, err := e.svc().SystemInfo(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAuth_wrong_credentials_are_permanent_and_not_retried.
+func TestAuth_wrong_credentials_are_permanent_and_not_retried(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, nil)
+	cnt := newCounter(t, e.URL)
+	tests := []struct {
+		name          string
+		login, pw, id string
+	}{
+		{"wrong password", "svc", "nope", testClientID},
+		{"unknown user", "nobody", "nope", testClientID},
+		{"invalid client", "svc", "svc-pw", "no-such-client"},
+	}
+	for i, tt := range tests {
+		c := e.client(tt.login, tt.pw, encPassword, func(cfg *Config) { cfg.BaseURL = cnt.URL; cfg.ClientID = tt.id })
+		_, err := c.Account(context.Background())
+		if !errclass.IsPermanent(err) {
+			t.Errorf("%s: err = %v, want permanent", tt.name, err)
+		}
+		if got := cnt.count("POST /oauth/token"); got != i+1 {
+			t.Errorf("%s: %d token requests in all, want %d", tt.name, got, i+1)
+		}
+		if strings.Contains(err.Error(), tt.pw) && tt.pw != "svc-pw" {
+			t.Errorf("%s: error shows the password: %v", tt.name, err)
+		}
+	}
+	checkOneExchange(t, e)
+}
+
+// TestAuth_no_redirect_with_credentials: a token endpoint that redirects
+// does not get the password form a second time.
+func TestAuth_no_redirect_with_credentials(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var elsewhere int
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		elsewhere++
+		mu.Unlock()
+		http.Error(w, "no", http.StatusTeapot)
+	}))
+	defer other.Close()
+	for _, status := range []int{http.StatusTemporaryRedirect, http.StatusPermanentRedirect, http.StatusFound} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, other.URL+r.URL.Path, status)
+		}))
+		c, err := New(Config{BaseURL: srv.URL, Login: "l", Password: "pw-secret", ClientID: "i", ClientSecret: "s", Retries: NoRetries})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Account(context.Background())
+		srv.Close()
+		if err == nil || !errclass.IsPermanent(err) {
+			t.Errorf("%d: err = %v, want a permanent error", status, err)
+		}
+	}
+	if elsewhere != 0 {
+		t.Errorf("the redirect target got %d requests", elsewhere)
+	}
+}
+
+// TestKeys_wrong_encryption_password_unlocks_once: the failure is permanent
+// and remembered, so a run over many files costs one unlock.
+func TestKeys_wrong_encryption_password_unlocks_once(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, nil)
+	ctx := context.Background()
+	svc := e.svc()
+	room, err := svc.EnsureRoomPath(ctx, roomRecordings, "wrongpw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a.bin", "b.bin", "c.bin"} {
+		data, _ := randomData(t, 100)
+		upload(t, svc, room.ID, name, data)
+	}
+	cnt := newCounter(t, e.URL)
+	bad := e.client("svc", "svc-pw", "not-the-encryption-password", func(cfg *Config) { cfg.BaseURL = cnt.URL })
+	for range 2 {
+		_, err := bad.DistributeMissingKeys(ctx, KeyScope{RoomID: room.ID})
+		if !errors.Is(err, crypto.ErrWrongPassword) || !errclass.IsPermanent(err) {
+			t.Fatalf("err = %v, want a permanent ErrWrongPassword", err)
+		}
+	}
+	_, err = bad.PrivateKey(ctx)
+	if !errclass.IsPermanent(err) {
+		t.Fatalf("PrivateKey: %v", err)
+	}
+	if got := cnt.count("GET /api/v4/user/account/keypair"); got != 1 {
+		t.Errorf("key pair fetched (and unlocked) %d times, want 1", got)
+	}
+	if strings.Contains(err.Error(), "not-the-encryption-password") {
+		t.Errorf("error shows the password: %v", err)
+	}
+}
+
+// TestKeys_refused_batch_is_split: a batch the server refuses is split so
+// that the good items are stored.
+func TestKeys_refused_batch_is_split(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, nil)
+	ctx := context.Background()
+	svc := e.svc()
+	room, err := svc.EnsureRoomPath(ctx, roomRecordings, "split")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a.bin", "b.bin"} {
+		data, _ := randomData(t, 10)
+		upload(t, svc, room.ID, name, data)
+	}
+	// The first batch (4 pairs: alice and vec for two files) is refused once.
+	e.Emu.InjectFault(emulator.FaultRule{Method: http.MethodPost, PathPrefix: "/api/v4/nodes/files/keys", Status: http.StatusBadRequest})
+	st, err := svc.DistributeMissingKeys(ctx, KeyScope{RoomID: room.ID})
+	if err != nil || st != (KeyStats{Set: 4}) {
+		t.Fatalf("stats %+v, err %v; want 4 set after the split", st, err)
+	}
+}
+
+// TestKeys_transient_failure_reports_incomplete: keys that could not be
+// stored make the run an error with the counts, not a silent success.
+func TestKeys_transient_failure_reports_incomplete(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, nil)
+	ctx := context.Background()
+	svc := e.svc(func(cfg *Config) { cfg.Retries = NoRetries })
+	data, _ := randomData(t, 10)
+	n := upload(t, svc, roomRecordings, "incomplete.bin", data)
+	e.Emu.InjectFault(emulator.FaultRule{Method: http.MethodPost, PathPrefix: "/api/v4/nodes/files/keys", Status: http.StatusServiceUnavailable, Times: 10})
+	st, err := svc.DistributeMissingKeys(ctx, KeyScope{FileID: n.ID})
+	if !errors.Is(err, ErrIncomplete) || !errclass.IsTransient(err) || st.Failed != 2 || st.Set != 0 {
+		t.Fatalf("stats %+v, err %v; want 2 failed and a transient ErrIncomplete", st, err)
+	}
+	if !strings.Contains(err.Error(), "2 of 2") {
+		t.Errorf("error does not give the counts: %v", err)
+	}
+}
+
+// TestWalkRooms visits the parent room and every room below it, each once.
+func TestWalkRooms(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, nil)
+	ctx := context.Background()
+	c := e.svc()
+	for _, p := range []string{"w/a/1", "w/a/2", "w/b", "w/c/3/4"} {
+		if _, err := c.EnsureRoomPath(ctx, roomRecordings, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := c.EnsureRoomPath(ctx, roomRecordings, "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	if err := c.WalkRooms(ctx, w.ID, func(n Node) error { names = append(names, n.Name); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(names, ","); got != "w,a,b,c,1,2,3,4" {
+		t.Errorf("walk = %s", got)
+	}
+	stop := errors.New("stop")
+	if err := c.WalkRooms(ctx, w.ID, func(Node) error { return stop }); !errors.Is(err, stop) {
+		t.Errorf("fn error not returned: %v", err)
+	}
+}
+
+// TestNameRules_one_source: names the job parser accepts are accepted by the
+// client, and the ones it refuses are refused, the same way.
+func TestNameRules_one_source(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		ok   bool
+	}{
+		{"Recordings 2024", true}, {" leading space", true}, {"trailing space ", true},
+		{"CON", false}, {"a|b", false}, {"-x", false}, {"x.", false}, {"..", false}, {strings.Repeat("x", 151), false},
+	}
+	for _, tt := range tests {
+		_, err := splitRoomPath("parent/" + tt.name)
+		if (err == nil) != tt.ok {
+			t.Errorf("room %q: err = %v, want ok=%v", tt.name, err, tt.ok)
+		}
+		if err != nil && !errclass.IsPermanent(err) {
+			t.Errorf("room %q: error not permanent: %v", tt.name, err)
+		}
+		spec := UploadSpec{ParentID: 1, Name: tt.name, Size: 1}
+		if err := spec.check(); (err == nil) != tt.ok {
+			t.Errorf("file %q: err = %v, want ok=%v", tt.name, err, tt.ok)
+		}
+	}
+}
