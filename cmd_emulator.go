@@ -18,19 +18,21 @@ import (
 const emulatorShutdownTimeout = 10 * time.Second
 
 // runEmulator implements "recording-storage dracoon-emulator --listen
-// 127.0.0.1:PORT --data DIR [--seed FILE] [--faults SPEC] [--public-url URL]":
+// 127.0.0.1:PORT --data DIR [--seed FILE] [--faults SPEC] [--public-url URL]
+// [--discard-content]":
 // it serves the local DRACOON API emulator until ctx is cancelled.
 func runEmulator(ctx context.Context, args []string, s stdio) int {
-	fs := newFlagSet(s, "dracoon-emulator", "dracoon-emulator --listen 127.0.0.1:PORT --data DIR [--seed FILE] [--faults SPEC] [--public-url URL]", "Runs the local DRACOON API emulator until interrupted.")
+	fs := newFlagSet(s, "dracoon-emulator", "dracoon-emulator --listen 127.0.0.1:PORT --data DIR [--seed FILE] [--faults SPEC] [--public-url URL] [--discard-content]", "Runs the local DRACOON API emulator until interrupted.")
 	listen := fs.String("listen", "127.0.0.1:8090", "address to listen on (port 0 picks a free port)")
 	dataDir := fs.String("data", "", "directory for the emulator state (required; created if missing)")
 	seedFile := fs.String("seed", "", "JSON seed file (see testdata/dracoon/README.md); only what is missing is created")
-	faultSpec := fs.String("faults", "", "fault injection, e.g. seed=42,500=0.05,429=0.05,retry-after=1,reset=0.02,latency=5ms")
+	faultSpec := fs.String("faults", "", "fault injection, e.g. seed=42,500=0.05,429=0.05,retry-after=1,reset=0.02,latency=5ms,after-reset=0.01,after-502=0.01,after-delay=0.01,after-delay-for=90s (see testdata/dracoon/README.md)")
 	publicURL := fs.String("public-url", "", "scheme://host:port clients use to reach the emulator (default: http://LISTEN-ADDRESS)")
 	allowRemote := fs.Bool("allow-non-loopback", false, "allow listening on a non-loopback address (the emulator has no real security)")
 	finishDelay := fs.Duration("s3-finish-delay", emulator.DefaultS3FinishDelay, "how long a completed S3 upload stays \"finishing\"")
 	accessTTL := fs.Duration("access-token-lifetime", emulator.DefaultAccessTokenLifetime, "OAuth access token lifetime")
 	refreshTTL := fs.Duration("refresh-token-lifetime", emulator.DefaultRefreshTokenLifetime, "OAuth refresh token lifetime")
+	discard := fs.Bool("discard-content", false, "benchmark mode: count and hash uploaded bytes without storing them (downloads of such files fail; no S3 finish delay)")
 	verbose := fs.Bool("v", false, "log every request")
 	var s3Direct *bool
 	fs.Func("s3-direct-upload", "override the seed's s3DirectUpload: true or false", func(v string) error {
@@ -84,7 +86,7 @@ func runEmulator(ctx context.Context, args []string, s stdio) int {
 		base = "http://" + ln.Addr().String()
 	}
 	emu, err := emulator.New(emulator.Config{DataDir: *dataDir, Seed: seed, Faults: faults, PublicURL: base,
-		S3FinishDelay: *finishDelay, AccessTokenLifetime: *accessTTL, RefreshTokenLifetime: *refreshTTL,
+		S3FinishDelay: *finishDelay, DiscardContent: *discard, AccessTokenLifetime: *accessTTL, RefreshTokenLifetime: *refreshTTL,
 		Logger: log.WithField("component", "dracoon-emulator")})
 	if err != nil {
 		ln.Close()

@@ -45,7 +45,8 @@ func (s *Server) handleCreateDownload(w http.ResponseWriter, r *http.Request, ui
 
 // handleDownload is GET /v4/downloads/{token} (no authentication): streams the
 // stored bytes (ciphertext for encrypted rooms). A single "Range: bytes=" range
-// is answered with 206; an unsatisfiable one with 416.
+// is answered with 206; an unsatisfiable one with 416. A file uploaded with
+// Config.DiscardContent has no content to send: 404 without errorCode.
 func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) error {
 	s.mu.Lock()
 	d := s.st.Downloads[tokenKey(r.PathValue("token"))]
@@ -59,6 +60,9 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) error {
 	}
 	if n == nil {
 		return apiErr(http.StatusNotFound, codeFileNotFound, "File not found")
+	}
+	if n.ContentDiscarded {
+		return apiErrNull(http.StatusNotFound, "File content was discarded: it was uploaded while the emulator ran in benchmark mode (--discard-content)")
 	}
 	f, err := os.Open(s.contentPath(n.ID))
 	if err != nil {

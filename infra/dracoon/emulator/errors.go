@@ -9,8 +9,8 @@ import (
 
 // DRACOON error codes the emulator answers with. Every value is taken from the
 // examples of the OpenAPI document 4.26.7 (or the reference where it says so);
-// cases where the document gives no code are answered with errorCode null, as
-// the document's own examples do (see apiError).
+// cases where the document gives no code are answered without errorCode (see
+// apiError).
 const (
 	codeNotAuthorized          = -10006 // 401: no credentials at all
 	codeWrongToken             = -10012 // 401: unknown, expired or revoked token
@@ -54,11 +54,11 @@ const (
 )
 
 // apiError is an error answered on /api as the document's ErrorResponse
-// {code, message, debugInfo, errorCode}. A nil ErrorCode is sent as JSON null:
+// {code, message, debugInfo, errorCode}. A nil ErrorCode leaves errorCode out:
 // the 4.26.7 document's examples answer a name conflict (409), missing rights
-// (403) and a few others with "errorCode": null, although its ErrorResponse
-// schema does not declare errorCode nullable. The speccheck package relaxes
-// that one schema property for this reason.
+// (403) and a few others with "errorCode": null, but its ErrorResponse schema
+// declares errorCode a non-nullable integer, and clients read an absent and a
+// null code alike.
 type apiError struct {
 	Status    int
 	ErrorCode *int
@@ -78,12 +78,12 @@ func apiErr(status, code int, debug string) *apiError {
 	return &apiError{Status: status, ErrorCode: &code, Debug: debug}
 }
 
-// apiErrNull builds an apiError whose errorCode is null.
+// apiErrNull builds an apiError without errorCode.
 func apiErrNull(status int, debug string) *apiError {
 	return &apiError{Status: status, Debug: debug}
 }
 
-// errForbidden is the document's plain 403 "Insufficient rights" (errorCode null).
+// errForbidden is the document's plain 403 "Insufficient rights" (no errorCode).
 func errForbidden(debug string) *apiError { return apiErrNull(http.StatusForbidden, debug) }
 
 // errorResponse is the wire shape of ErrorResponse.
@@ -91,7 +91,7 @@ type errorResponse struct {
 	Code      int    `json:"code"`
 	Message   string `json:"message"`
 	DebugInfo string `json:"debugInfo"`
-	ErrorCode *int   `json:"errorCode"`
+	ErrorCode *int   `json:"errorCode,omitempty"`
 }
 
 func (e *apiError) response() errorResponse {
@@ -99,7 +99,7 @@ func (e *apiError) response() errorResponse {
 }
 
 // writeAPIError answers err on an /api route. Errors that are not *apiError
-// become a 500 with errorCode null.
+// become a 500 without errorCode.
 func writeAPIError(w http.ResponseWriter, err error) {
 	var ae *apiError
 	if !errors.As(err, &ae) {
@@ -137,7 +137,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	body, err := json.Marshal(v)
 	if err != nil {
 		status = http.StatusInternalServerError
-		body = []byte(`{"code":500,"message":"Internal Server Error","debugInfo":"cannot encode response","errorCode":null}`)
+		body = []byte(`{"code":500,"message":"Internal Server Error","debugInfo":"cannot encode response"}`)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -1,6 +1,8 @@
 package emulator
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -26,18 +28,63 @@ const DefaultRetryAfter = time.Second
 // resetReadLimit is how much of a request body is read before a reset.
 const resetReadLimit = 64 << 10
 
+// DefaultAfterDelay is how long an AfterDelay fault holds a response back
+// when no delay is given.
+const DefaultAfterDelay = 30 * time.Second
+
+// DefaultAfterStatus is the status of an AfterStatus fault when none is given.
+const DefaultAfterStatus = http.StatusBadGateway
+
+// AfterFault is a fault that lets a request take full effect (the handler
+// runs to completion and its state changes are kept) and then loses or
+// spoils the answer: the server acted, the client does not learn it.
+type AfterFault int
+
+// After-handler fault kinds.
+const (
+	// AfterNone injects nothing after the handler.
+	AfterNone AfterFault = iota
+	// AfterReset drops the connection without a response (TCP reset).
+	AfterReset
+	// AfterDelay sends the real response only after a delay; a client that
+	// gives up earlier never sees it.
+	AfterDelay
+	// AfterStatus replaces the real response by an error status (429 or 5xx)
+	// in the route's error shape.
+	AfterStatus
+)
+
+// String names the kind as fault names and specs do.
+func (a AfterFault) String() string {
+	switch a {
+	case AfterNone:
+		return "none"
+	case AfterReset:
+		return "after-reset"
+	case AfterDelay:
+		return "after-delay"
+	case AfterStatus:
+		return "after-status"
+	}
+	return "after-" + strconv.Itoa(int(a))
+}
+
 // Faults configures random fault injection. The zero value injects nothing.
-// Every request (OAuth, API, upload chunks, S3 part PUTs) draws one number
-// from a generator seeded with Seed, in arrival order, so a client that sends
-// requests one after another sees the same faults on every run.
+// Every request (OAuth, API, upload chunks, S3 part PUTs) on an eligible path
+// draws one number from a generator seeded with Seed, in arrival order, so a
+// client that sends requests one after another sees the same faults on every
+// run. The number picks at most one fault from consecutive intervals, in this
+// order: ResetRate, StatusRates (by ascending status), AfterResetRate,
+// AfterDelayRate, AfterStatusRates (by ascending status).
 type Faults struct {
 	// Seed seeds the generator; zero means 1.
 	Seed int64
 	// StatusRates maps an HTTP status (429 or 500..599) to the fraction of
-	// requests answered with it.
+	// requests answered with it instead of being handled.
 	StatusRates map[int]float64
 	// ResetRate is the fraction of requests whose connection is dropped after
-	// reading part of the request body, without any response.
+	// reading part of the request body, without any response and without
+	// effect.
 	ResetRate float64
 	// RetryAfter is sent with 429 and 503; zero means DefaultRetryAfter.
 	RetryAfter time.Duration
@@ -46,13 +93,29 @@ type Faults struct {
 	// PathPrefixes limits random faults (not Latency) to these URL path
 	// prefixes; empty means every path.
 	PathPrefixes []string
+	// AfterResetRate is the fraction of requests that take full effect and
+	// then lose their connection without a response (see AfterReset).
+	AfterResetRate float64
+	// AfterDelayRate is the fraction of requests that take full effect and
+	// whose response is held back for AfterDelay (see AfterDelay).
+	AfterDelayRate float64
+	// AfterDelay is how long AfterDelayRate holds responses back; zero means
+	// DefaultAfterDelay.
+	AfterDelay time.Duration
+	// AfterStatusRates maps an HTTP status (429 or 500..599) to the fraction
+	// of requests that take full effect and are then answered with that
+	// status (see AfterStatus).
+	AfterStatusRates map[int]float64
 }
 
 // ParseFaults parses a comma-separated fault spec, for example
 // "seed=42,500=0.05,429=0.05,retry-after=1,reset=0.02,latency=5ms,paths=/api/v4/uploads;/emulator-s3/".
 // Keys: seed=N; a status code (429 or 5xx)=FRACTION; reset=FRACTION;
 // retry-after=SECONDS or a Go duration; latency=DURATION; paths=PREFIX[;PREFIX].
-// An empty spec means no faults.
+// Faults after the handler (the request takes effect, the answer is lost):
+// after-reset=FRACTION; after-delay=FRACTION with after-delay-for=DURATION
+// (default DefaultAfterDelay); after-STATUS=FRACTION for 429 or 5xx, e.g.
+// after-502=0.01. An empty spec means no faults.
 func ParseFaults(spec string) (Faults, error) {
 	var f Faults
 	if strings.TrimSpace(spec) == "" {
@@ -75,17 +138,28 @@ func ParseFaults(spec string) (Faults, error) {
 			f.Latency, err = time.ParseDuration(v)
 		case "paths":
 			f.PathPrefixes = strings.Split(v, ";")
+		case "after-reset":
+			f.AfterResetRate, err = strconv.ParseFloat(v, 64)
+		case "after-delay":
+			f.AfterDelayRate, err = strconv.ParseFloat(v, 64)
+		case "after-delay-for":
+			f.AfterDelay, err = time.ParseDuration(v)
 		default:
-			code, cerr := strconv.Atoi(k)
+			rates := &f.StatusRates
+			codeKey := k
+			if after, ok := strings.CutPrefix(k, "after-"); ok {
+				rates, codeKey = &f.AfterStatusRates, after
+			}
+			code, cerr := strconv.Atoi(codeKey)
 			if cerr != nil {
 				return Faults{}, fmt.Errorf("fault %q: unknown key", k)
 			}
 			var rate float64
 			if rate, err = strconv.ParseFloat(v, 64); err == nil {
-				if f.StatusRates == nil {
-					f.StatusRates = map[int]float64{}
+				if *rates == nil {
+					*rates = map[int]float64{}
 				}
-				f.StatusRates[code] = rate
+				(*rates)[code] = rate
 			}
 		}
 		if err != nil {
@@ -108,33 +182,57 @@ func parseSecondsOrDuration(v string) (time.Duration, error) {
 // Validate reports every problem of the fault configuration.
 func (f Faults) Validate() error {
 	var errs []error
-	total := f.ResetRate
-	if f.ResetRate < 0 || f.ResetRate > 1 {
-		errs = append(errs, fmt.Errorf("faults: reset rate %v is not in [0,1]", f.ResetRate))
-	}
-	for code, rate := range f.StatusRates {
-		if code != http.StatusTooManyRequests && (code < 500 || code > 599) {
-			errs = append(errs, fmt.Errorf("faults: status %d is not 429 or 5xx", code))
-		}
+	total := 0.0
+	checkRate := func(what string, rate float64) {
 		if rate < 0 || rate > 1 {
-			errs = append(errs, fmt.Errorf("faults: rate %v of status %d is not in [0,1]", rate, code))
+			errs = append(errs, fmt.Errorf("faults: %s rate %v is not in [0,1]", what, rate))
 		}
 		total += rate
 	}
+	checkStatuses := func(prefix string, rates map[int]float64) {
+		for _, code := range sortedCodes(rates) {
+			if !faultStatusOK(code) {
+				errs = append(errs, fmt.Errorf("faults: %sstatus %d is not 429 or 5xx", prefix, code))
+			}
+			checkRate(fmt.Sprintf("%sstatus %d", prefix, code), rates[code])
+		}
+	}
+	checkRate("reset", f.ResetRate)
+	checkStatuses("", f.StatusRates)
+	checkRate("after-reset", f.AfterResetRate)
+	checkRate("after-delay", f.AfterDelayRate)
+	checkStatuses("after-", f.AfterStatusRates)
 	if total > 1 {
 		errs = append(errs, fmt.Errorf("faults: rates add up to %v > 1", total))
 	}
-	if f.Latency < 0 || f.RetryAfter < 0 {
-		errs = append(errs, errors.New("faults: latency and retry-after must not be negative"))
+	if f.Latency < 0 || f.RetryAfter < 0 || f.AfterDelay < 0 {
+		errs = append(errs, errors.New("faults: latency, retry-after and after-delay-for must not be negative"))
 	}
 	return errors.Join(errs...)
 }
 
-func (f Faults) random() bool { return f.ResetRate > 0 || len(f.StatusRates) > 0 }
+func faultStatusOK(code int) bool {
+	return code == http.StatusTooManyRequests || (code >= 500 && code <= 599)
+}
+
+// sortedCodes returns the keys of rates in ascending order: the draw order.
+func sortedCodes(rates map[int]float64) []int {
+	codes := make([]int, 0, len(rates))
+	for code := range rates {
+		codes = append(codes, code)
+	}
+	sort.Ints(codes)
+	return codes
+}
+
+func (f Faults) random() bool {
+	return f.ResetRate > 0 || len(f.StatusRates) > 0 || f.AfterResetRate > 0 || f.AfterDelayRate > 0 || len(f.AfterStatusRates) > 0
+}
 
 // FaultRule makes the next Times requests matching Method and PathPrefix
-// fail; see Server.InjectFault. Exactly one of Status and Reset should be
-// set; Latency alone only delays the requests.
+// fail; see Server.InjectFault. Set Status or Reset to fail a request before
+// it has any effect, or After to spoil its answer once it took effect;
+// Latency alone only delays the requests.
 type FaultRule struct {
 	// Method matches the request method; empty matches any.
 	Method string
@@ -142,14 +240,24 @@ type FaultRule struct {
 	PathPrefix string
 	// Times is how many matching requests are affected; zero means 1.
 	Times int
-	// Status answers with this status (429 and 5xx get the emulator's error bodies).
+	// Status answers with this status instead of handling the request (429
+	// and 5xx get the emulator's error bodies). With After set to
+	// AfterStatus it is instead the status that replaces the handler's
+	// answer; zero then means DefaultAfterStatus.
 	Status int
 	// RetryAfter is sent with 429 and 503; zero means DefaultRetryAfter.
 	RetryAfter time.Duration
-	// Reset drops the connection after reading part of the request body.
+	// Reset drops the connection after reading part of the request body,
+	// before the request has any effect.
 	Reset bool
 	// Latency delays the request before anything else happens.
 	Latency time.Duration
+	// After, if not AfterNone, lets the request take full effect and then
+	// loses or spoils the answer as the kind says; Reset is then ignored.
+	After AfterFault
+	// Delay is how long AfterDelay holds the response back; zero means
+	// DefaultAfterDelay.
+	Delay time.Duration
 }
 
 // fault is one decided fault.
@@ -158,21 +266,31 @@ type fault struct {
 	reset      bool
 	latency    time.Duration
 	retryAfter time.Duration
+	after      AfterFault
+	afterDelay time.Duration // AfterDelay
 }
 
 func (f fault) name() string {
-	if f.reset {
+	switch {
+	case f.after == AfterStatus:
+		return "after-status-" + strconv.Itoa(f.status)
+	case f.after != AfterNone:
+		return f.after.String()
+	case f.reset:
 		return "reset"
-	}
-	if f.status != 0 {
+	case f.status != 0:
 		return "status-" + strconv.Itoa(f.status)
 	}
 	return "latency"
 }
 
+// active reports whether f does more than delay the request.
+func (f fault) active() bool { return f.reset || f.status != 0 || f.after != AfterNone }
+
 type faultInjector struct {
-	cfg   Faults
-	codes []int // StatusRates keys, sorted: the draw order
+	cfg        Faults
+	codes      []int // StatusRates keys, sorted: the draw order
+	afterCodes []int // AfterStatusRates keys, sorted: the draw order
 
 	mu    sync.Mutex
 	rng   *rand.Rand
@@ -184,12 +302,8 @@ func newFaultInjector(cfg Faults) *faultInjector {
 	if seed == 0 {
 		seed = 1
 	}
-	fi := &faultInjector{cfg: cfg, rng: rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15))}
-	for code := range cfg.StatusRates {
-		fi.codes = append(fi.codes, code)
-	}
-	sort.Ints(fi.codes)
-	return fi
+	return &faultInjector{cfg: cfg, rng: rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15)),
+		codes: sortedCodes(cfg.StatusRates), afterCodes: sortedCodes(cfg.AfterStatusRates)}
 }
 
 func (fi *faultInjector) inject(rule FaultRule) {
@@ -210,7 +324,7 @@ func (fi *faultInjector) decide(r *http.Request) (fault, bool) {
 		rule := &fi.rules[i]
 		if rule.Times > 0 && (rule.Method == "" || rule.Method == r.Method) && strings.HasPrefix(r.URL.Path, rule.PathPrefix) {
 			rule.Times--
-			f := fault{status: rule.Status, reset: rule.Reset, latency: rule.Latency, retryAfter: rule.RetryAfter}
+			f := ruleFault(*rule)
 			if rule.Times == 0 {
 				// Removing the rule shifts the next one into rule's slot, so f is taken first.
 				fi.rules = append(fi.rules[:i], fi.rules[i+1:]...)
@@ -222,20 +336,64 @@ func (fi *faultInjector) decide(r *http.Request) (fault, bool) {
 	if !fi.cfg.random() || !fi.pathEligible(r.URL.Path) {
 		return f, f.latency > 0
 	}
+	// One draw per request; the intervals follow the order documented on Faults.
 	x := fi.rng.Float64()
-	if x < fi.cfg.ResetRate {
+	take := func(rate float64) bool {
+		if x < rate {
+			return true
+		}
+		x -= rate
+		return false
+	}
+	if take(fi.cfg.ResetRate) {
 		f.reset = true
 		return f, true
 	}
-	x -= fi.cfg.ResetRate
 	for _, code := range fi.codes {
-		if x < fi.cfg.StatusRates[code] {
+		if take(fi.cfg.StatusRates[code]) {
 			f.status = code
 			return f, true
 		}
-		x -= fi.cfg.StatusRates[code]
+	}
+	switch {
+	case take(fi.cfg.AfterResetRate):
+		f.after = AfterReset
+		return f, true
+	case take(fi.cfg.AfterDelayRate):
+		f.after, f.afterDelay = AfterDelay, fi.cfg.AfterDelay
+		if f.afterDelay <= 0 {
+			f.afterDelay = DefaultAfterDelay
+		}
+		return f, true
+	}
+	for _, code := range fi.afterCodes {
+		if take(fi.cfg.AfterStatusRates[code]) {
+			f.after, f.status = AfterStatus, code
+			return f, true
+		}
 	}
 	return f, f.latency > 0
+}
+
+// ruleFault is the fault an injected rule describes.
+func ruleFault(rule FaultRule) fault {
+	f := fault{status: rule.Status, reset: rule.Reset, latency: rule.Latency, retryAfter: rule.RetryAfter}
+	switch rule.After {
+	case AfterNone:
+	case AfterReset:
+		f.after, f.status, f.reset = AfterReset, 0, false
+	case AfterDelay:
+		f.after, f.status, f.reset, f.afterDelay = AfterDelay, 0, false, rule.Delay
+		if f.afterDelay <= 0 {
+			f.afterDelay = DefaultAfterDelay
+		}
+	case AfterStatus:
+		f.after, f.reset = AfterStatus, false
+		if f.status == 0 {
+			f.status = DefaultAfterStatus
+		}
+	}
+	return f
 }
 
 func (fi *faultInjector) pathEligible(p string) bool {
@@ -257,26 +415,123 @@ func (fi *faultInjector) middleware(log logrus.FieldLogger, next http.Handler) h
 			next.ServeHTTP(w, r)
 			return
 		}
-		if f.latency > 0 {
-			t := time.NewTimer(f.latency)
-			select {
-			case <-t.C:
-			case <-r.Context().Done():
-				t.Stop()
-				return
-			}
+		if f.latency > 0 && !sleepCtx(r.Context(), f.latency) {
+			return
 		}
-		if !f.reset && f.status == 0 {
+		if !f.active() {
 			next.ServeHTTP(w, r)
 			return
 		}
 		log.WithFields(logrus.Fields{"fault": f.name(), "method": r.Method}).Info("injecting fault")
-		if f.reset {
+		switch {
+		case f.after != AfterNone:
+			serveThenSpoil(w, r, f, next)
+		case f.reset:
 			resetConnection(w, r)
-			return
+		default:
+			writeFault(w, r, f)
+		}
+	})
+}
+
+// sleepCtx waits for d; false means ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// maxDrain bounds how much of an unread request body is read and thrown
+// away so that the client gets to read the answer.
+const maxDrain = 128 << 20
+
+// drainBody reads and discards up to maxDrain bytes of what is left of the
+// request body; false means more remained.
+func drainBody(r *http.Request) bool {
+	if r.Body == nil {
+		return true
+	}
+	n, _ := io.Copy(io.Discard, io.LimitReader(r.Body, maxDrain+1))
+	return n <= maxDrain
+}
+
+// serveThenSpoil runs next to completion against a buffered response, reads
+// the rest of the request body, and then loses or spoils the response as
+// f.after says.
+func serveThenSpoil(w http.ResponseWriter, r *http.Request, f fault, next http.Handler) {
+	buf := &bufferedResponse{header: http.Header{}, keepBody: f.after == AfterDelay}
+	next.ServeHTTP(buf, r)
+	drained := drainBody(r)
+	switch f.after {
+	case AfterReset:
+		resetConnection(w, r)
+		return
+	case AfterStatus:
+		if !drained {
+			w.Header().Set("Connection", "close")
 		}
 		writeFault(w, r, f)
-	})
+		return
+	}
+	// AfterDelay: the real answer, late. The fault header is set first, so
+	// that a response never sent is not mistaken for a real empty answer.
+	w.Header().Set(FaultHeader, f.name())
+	if !sleepCtx(r.Context(), f.afterDelay) {
+		return
+	}
+	for k, v := range buf.header {
+		if k != FaultHeader {
+			w.Header()[k] = v
+		}
+	}
+	if !drained {
+		w.Header().Set("Connection", "close")
+	}
+	w.WriteHeader(buf.statusOrOK())
+	_, _ = w.Write(buf.body.Bytes())
+}
+
+// bufferedResponse is the ResponseWriter of a handler whose answer an
+// after-handler fault holds back: it keeps header and status, and the body
+// only when keepBody is set.
+type bufferedResponse struct {
+	header   http.Header
+	status   int
+	keepBody bool
+	body     bytes.Buffer
+}
+
+// Header returns the held-back header.
+func (b *bufferedResponse) Header() http.Header { return b.header }
+
+// WriteHeader records the first status.
+func (b *bufferedResponse) WriteHeader(code int) {
+	if b.status == 0 {
+		b.status = code
+	}
+}
+
+// Write keeps p when the body is kept, else discards it.
+func (b *bufferedResponse) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	if !b.keepBody {
+		return len(p), nil
+	}
+	return b.body.Write(p)
+}
+
+func (b *bufferedResponse) statusOrOK() int {
+	if b.status == 0 {
+		return http.StatusOK
+	}
+	return b.status
 }
 
 // resetConnection reads part of the request body, then closes the connection
@@ -296,7 +551,7 @@ func resetConnection(w http.ResponseWriter, r *http.Request) {
 // writeFault answers with an injected status in the shape of the route: OAuth
 // errors on /oauth, S3 XML on the fake S3 endpoint (S3 throttles with 503
 // SlowDown, so 429 becomes 503 there), the API error shape elsewhere
-// (errorCode null: the document defines no code for these).
+// (without errorCode: the document defines no code for these).
 func writeFault(w http.ResponseWriter, r *http.Request, f fault) {
 	w.Header().Set(FaultHeader, f.name())
 	status := f.status

@@ -31,6 +31,15 @@ func TestParseFaults(t *testing.T) {
 		{name: "sum_above_one", spec: "500=0.6,503=0.6", wantErr: "add up"},
 		{name: "no_equals", spec: "reset", wantErr: "key=value"},
 		{name: "bad_latency", spec: "latency=fast", wantErr: "latency"},
+		{name: "after_kinds", spec: "seed=5,after-reset=0.1,after-502=0.05,after-429=0.05,after-delay=0.1,after-delay-for=90s,reset=0.1,paths=/emulator-s3/",
+			want: emulator.Faults{Seed: 5, ResetRate: 0.1, PathPrefixes: []string{"/emulator-s3/"}, AfterResetRate: 0.1,
+				AfterStatusRates: map[int]float64{502: 0.05, 429: 0.05}, AfterDelayRate: 0.1, AfterDelay: 90 * time.Second}},
+		{name: "after_not_an_error_status", spec: "after-404=0.1", wantErr: "after-status 404 is not 429 or 5xx"},
+		{name: "after_unknown_key", spec: "after-everything=0.1", wantErr: "unknown key"},
+		{name: "after_sum_above_one", spec: "500=0.5,after-reset=0.3,after-502=0.3", wantErr: "add up"},
+		{name: "after_rate_above_one", spec: "after-delay=2", wantErr: "after-delay rate 2 is not in [0,1]"},
+		{name: "after_negative_delay", spec: "after-delay=0.1,after-delay-for=-1s", wantErr: "must not be negative"},
+		{name: "after_bad_delay", spec: "after-delay-for=soon", wantErr: "after-delay-for"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -201,7 +201,7 @@ func doExpect(t *testing.T, req *http.Request, want int, out any) []byte {
 	return raw
 }
 
-// expectError calls and checks status and errorCode (nil: JSON null).
+// expectError calls and checks status and errorCode (nil: absent).
 func (c *client) expectError(method, path string, body any, status int, code *int) apiError {
 	c.e.t.Helper()
 	var ae apiError
@@ -217,7 +217,7 @@ func checkAPIError(t *testing.T, ae apiError, status int, code *int) {
 	}
 	switch {
 	case code == nil && ae.ErrorCode != nil:
-		t.Errorf("errorCode = %d, want null", *ae.ErrorCode)
+		t.Errorf("errorCode = %d, want none", *ae.ErrorCode)
 	case code != nil && (ae.ErrorCode == nil || *ae.ErrorCode != *code):
 		t.Errorf("errorCode = %v, want %d (debugInfo %q)", deref(ae.ErrorCode), *code, ae.DebugInfo)
 	}

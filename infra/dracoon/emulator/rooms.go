@@ -97,7 +97,7 @@ func (s *Server) handleCreateRoom(w http.ResponseWriter, r *http.Request, uid in
 		}
 	}
 	if s.st.childByName(parentID, req.Name) != nil {
-		// The document's example for this 409 has "errorCode": null.
+		// The document's example for this 409 has "errorCode": null; sent without errorCode.
 		return apiErrNull(http.StatusConflict, "Node with specified name already exists")
 	}
 	now := time.Now().UTC()
@@ -146,7 +146,7 @@ type encryptRoomRequest struct {
 // Setting the current state again is a no-op. Otherwise the room must be a
 // top-level room without children: a room with children is refused with 400
 // -40008 (encrypt) or -40003 (decrypt), the document's codes for rooms with
-// files; a sub-room with 400 and errorCode null (the document names no code
+// files; a sub-room with 400 and no errorCode (the document names no code
 // for it; reference §6).
 func (s *Server) handleEncryptRoom(w http.ResponseWriter, r *http.Request, uid int64) error {
 	id, err := parseID(r.PathValue("room_id"))

@@ -101,7 +101,9 @@ func writeS3Error(w http.ResponseWriter, status int, code, msg string) {
 // It needs no DRACOON authentication, checks the signature and expiry,
 // requires Content-Length to equal the signed size (else 403
 // SignatureDoesNotMatch, as S3 answers for a signed header that differs),
-// streams the part to disk and answers 200 with ETag "<md5>".
+// streams the part to disk (with Config.DiscardContent: only hashes it) and
+// answers 200 with ETag "<md5>". PUTting a part number again replaces the
+// part, as S3 does.
 func (s *Server) handleS3Put(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("upload_id")
 	part, err := strconv.Atoi(r.PathValue("part"))
@@ -136,16 +138,22 @@ func (s *Server) handleS3Put(w http.ResponseWriter, r *http.Request) {
 		writeS3Error(w, http.StatusNotFound, "NoSuchUpload", "The specified upload does not exist.")
 		return
 	}
-	tmp, err := os.CreateTemp(s.s3Dir(id), fmt.Sprintf("part-%05d.*.tmp", part))
-	if err != nil {
-		writeS3Error(w, http.StatusNotFound, "NoSuchUpload", "The specified upload does not exist.")
-		return
-	}
-	defer os.Remove(tmp.Name())
 	h := md5.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), r.Body)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
+	var n int64
+	var tmp *os.File
+	if s.cfg.DiscardContent {
+		n, err = s.copyBody(h, r.Body)
+	} else {
+		tmp, err = os.CreateTemp(s.s3Dir(id), fmt.Sprintf("part-%05d.*.tmp", part))
+		if err != nil {
+			writeS3Error(w, http.StatusNotFound, "NoSuchUpload", "The specified upload does not exist.")
+			return
+		}
+		defer os.Remove(tmp.Name())
+		n, err = s.copyBody(io.MultiWriter(tmp, h), r.Body)
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
 	}
 	if err != nil || n != size {
 		writeS3Error(w, http.StatusBadRequest, "IncompleteBody", "You did not provide the number of bytes specified by the Content-Length HTTP header.")
@@ -159,9 +167,14 @@ func (s *Server) handleS3Put(w http.ResponseWriter, r *http.Request) {
 		writeS3Error(w, http.StatusNotFound, "NoSuchUpload", "The specified upload does not exist.")
 		return
 	}
-	if err := os.Rename(tmp.Name(), s.partPath(id, part)); err != nil {
-		writeS3Error(w, http.StatusInternalServerError, "InternalError", "cannot store part")
-		return
+	if tmp != nil {
+		if err := os.Rename(tmp.Name(), s.partPath(id, part)); err != nil {
+			writeS3Error(w, http.StatusInternalServerError, "InternalError", "cannot store part")
+			return
+		}
+	} else {
+		_ = os.Remove(s.partPath(id, part)) // a part stored before is replaced by nothing
+		u.Discarded = true
 	}
 	if u.Parts == nil {
 		u.Parts = map[int]partRec{}
@@ -197,7 +210,9 @@ type completeS3Request struct {
 // uploads. The upload then reports "finishing" for Config.S3FinishDelay while
 // the parts are assembled by part number; a part below 5 MiB other than the
 // last makes the upload end in status "error" (as S3's EntityTooSmall arrives
-// only at assembly) with errorDetails code 400 and errorCode null.
+// only at assembly) with errorDetails code 400 and no errorCode. Completing
+// again is 400 -20503 while the upload is finishing and 404 -20501 once it is
+// done or failed; its status stays readable.
 func (s *Server) handleCompleteS3(w http.ResponseWriter, r *http.Request, uid int64) error {
 	id := r.PathValue("upload_id")
 	var req completeS3Request
@@ -291,7 +306,7 @@ func (s *Server) finishS3(id string) {
 	var assembled string
 	if failure == nil {
 		var err error
-		if assembled, err = s.assemble(id, parts); err != nil {
+		if assembled, err = s.assemble(id, parts, stored); err != nil {
 			log.WithError(err).Error("cannot assemble S3 parts")
 			failure = apiErrNull(http.StatusInternalServerError, "cannot assemble parts")
 		}
@@ -332,10 +347,30 @@ func (s *Server) finishS3(id string) {
 }
 
 // assemble concatenates the parts in order into a temporary file in files/.
-func (s *Server) assemble(id string, parts []s3Part) (string, error) {
+// Parts received with Config.DiscardContent have no stored bytes: an upload
+// with any such part becomes a sparse file of the parts' total size.
+func (s *Server) assemble(id string, parts []s3Part, stored map[int]partRec) (string, error) {
 	out, err := os.CreateTemp(filepath.Join(s.cfg.DataDir, filesDir), "assemble-*.tmp")
 	if err != nil {
 		return "", fmt.Errorf("cannot create assembly file: %w", err)
+	}
+	s.mu.Lock()
+	discarded := s.st.Uploads[id] != nil && s.st.Uploads[id].Discarded
+	s.mu.Unlock()
+	if discarded {
+		var total int64
+		for _, p := range parts {
+			total += stored[p.PartNumber].Size
+		}
+		err := out.Truncate(total)
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(out.Name())
+			return "", fmt.Errorf("cannot size assembly file: %w", err)
+		}
+		return out.Name(), nil
 	}
 	for _, p := range parts {
 		in, err := os.Open(s.partPath(id, p.PartNumber))
@@ -360,7 +395,9 @@ func (s *Server) assemble(id string, parts []s3Part) (string, error) {
 }
 
 // openS3UploadLocked returns the caller's S3 direct upload id that still
-// accepts parts, or the API error saying why not. Call with s.mu held.
+// accepts parts, or the API error saying why not: 400 -20503 while it is
+// being finished, 404 -20501 once it is done or failed (the channel is
+// consumed; only its status remains). Call with s.mu held.
 func (s *Server) openS3UploadLocked(id string, uid int64) (*uploadRec, error) {
 	u, err := s.ownUploadLocked(id, uid)
 	if err != nil {
@@ -369,8 +406,11 @@ func (s *Server) openS3UploadLocked(id string, uid int64) (*uploadRec, error) {
 	if !u.DirectS3 {
 		return nil, apiErr(http.StatusNotFound, codeS3UploadNotFound, "Corresponding S3 upload ID not found")
 	}
-	if u.Status != uploadTransfer {
+	switch u.Status {
+	case uploadTransfer:
+		return u, nil
+	case uploadFinishing:
 		return nil, apiErr(http.StatusBadRequest, codeUploadClosed, "Upload channel is closed")
 	}
-	return u, nil
+	return nil, apiErr(http.StatusNotFound, codeUploadNotFound, "Upload not found")
 }

@@ -183,3 +183,47 @@ func TestS3Upload_small_part_and_empty_file(t *testing.T) {
 	svc.expectError(http.MethodPost, "/api/v4/nodes/files/uploads/"+proxy.UploadID+"/s3_urls",
 		map[string]any{"size": 1, "firstPartNumber": 1, "lastPartNumber": 1}, http.StatusNotFound, code(-90034))
 }
+
+// TestS3Upload_retries covers what a client retrying after a lost answer
+// meets: a part PUT again replaces the part and returns its new ETag; a
+// second completion is 400 -20503 while finishing and 404 -20501 when done;
+// the "done" status with its node stays readable; cancelling a done upload
+// is 404 and does not remove its status.
+func TestS3Upload_retries(t *testing.T) {
+	e := newEnv(t, emulator.Config{Seed: testSeed(true), S3FinishDelay: 300 * time.Millisecond})
+	svc := e.svc()
+	key := testKey("RSA-4096/AES-256-GCM", "svc")
+	ch := svc.createChannel(roomRecordings, "retry.bin", 4, true)
+	var urls presigned
+	svc.call(http.MethodPost, "/api/v4/nodes/files/uploads/"+ch.UploadID+"/s3_urls",
+		map[string]any{"size": 4, "firstPartNumber": 1, "lastPartNumber": 1}, http.StatusCreated, &urls)
+	_, first, _ := putPart(t, urls.URLs[0].URL, []byte("abcd"), 4)
+	status, second, body := putPart(t, urls.URLs[0].URL, []byte("wxyz"), 4)
+	if sum := md5.Sum([]byte("wxyz")); status != http.StatusOK || second != `"`+hex.EncodeToString(sum[:])+`"` || second == first {
+		t.Fatalf("part PUT again: %d %s %s (first ETag %s)", status, second, body, first)
+	}
+	completion := func(etag string) map[string]any {
+		return map[string]any{"parts": []map[string]any{{"partNumber": 1, "partEtag": etag}}, "fileKey": key}
+	}
+	path := "/api/v4/nodes/files/uploads/" + ch.UploadID
+	svc.expectError(http.MethodPut, path+"/s3", completion(first), http.StatusBadRequest, code(-80045))
+	svc.call(http.MethodPut, path+"/s3", completion(second), http.StatusAccepted, nil)
+	svc.expectError(http.MethodPut, path+"/s3", completion(second), http.StatusBadRequest, code(-20503))
+
+	st, _ := pollStatus(svc, ch.UploadID)
+	if st.Status != "done" || st.Node == nil {
+		t.Fatalf("status %+v", st)
+	}
+	if got := svc.download(st.Node.ID, "", http.StatusOK); string(got) != "wxyz" {
+		t.Fatalf("content %q", got)
+	}
+	svc.expectError(http.MethodPut, path+"/s3", completion(second), http.StatusNotFound, code(-20501))
+	svc.expectError(http.MethodPost, path+"/s3_urls", map[string]any{"size": 4, "firstPartNumber": 2, "lastPartNumber": 2}, http.StatusNotFound, code(-20501))
+	svc.expectError(http.MethodDelete, path, nil, http.StatusNotFound, code(-20501))
+	time.Sleep(100 * time.Millisecond)
+	var again uploadStatus
+	svc.call(http.MethodGet, path, nil, http.StatusOK, &again)
+	if again.Status != "done" || again.Node == nil || again.Node.ID != st.Node.ID {
+		t.Fatalf("status later %+v, want done with node %d", again, st.Node.ID)
+	}
+}

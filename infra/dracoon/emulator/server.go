@@ -60,7 +60,13 @@ type Config struct {
 	PublicURL string
 	// S3FinishDelay is how long a completed S3 upload reports "finishing"
 	// before "done". Zero means DefaultS3FinishDelay; negative means none.
+	// DiscardContent overrides it with none.
 	S3FinishDelay time.Duration
+	// DiscardContent is the benchmark storage mode: uploaded bytes (proxy
+	// chunks and S3 parts) are hashed and counted but not stored, so that
+	// the emulator does not limit the throughput of an uploading client.
+	// Files keep their sizes; downloading them fails with 404.
+	DiscardContent bool
 	// AccessTokenLifetime: zero means DefaultAccessTokenLifetime.
 	AccessTokenLifetime time.Duration
 	// RefreshTokenLifetime: zero means DefaultRefreshTokenLifetime.
@@ -73,7 +79,7 @@ func (c *Config) setDefaults() {
 	if c.S3FinishDelay == 0 {
 		c.S3FinishDelay = DefaultS3FinishDelay
 	}
-	if c.S3FinishDelay < 0 {
+	if c.S3FinishDelay < 0 || c.DiscardContent {
 		c.S3FinishDelay = 0
 	}
 	if c.AccessTokenLifetime == 0 {
@@ -115,10 +121,12 @@ type Server struct {
 	log     logrus.FieldLogger
 	handler http.Handler
 	faults  *faultInjector
+	bufs    sync.Pool // *[]byte of copyBufSize, for streaming upload bodies
 
 	mu          sync.Mutex
 	st          *state
 	uploadLocks map[string]*sync.Mutex // per upload id: serializes chunk and part writes
+	chunks      map[string]chunkMap    // per proxy upload id: the chunks received (not persisted)
 	timers      map[string]*time.Timer // pending S3 completions
 	closed      bool
 	wg          sync.WaitGroup
@@ -140,8 +148,13 @@ func New(cfg Config) (*Server, error) {
 		log:         cfg.Logger,
 		st:          st,
 		uploadLocks: map[string]*sync.Mutex{},
+		chunks:      map[string]chunkMap{},
 		timers:      map[string]*time.Timer{},
 		faults:      newFaultInjector(cfg.Faults),
+	}
+	s.bufs.New = func() any {
+		b := make([]byte, copyBufSize)
+		return &b
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -413,4 +426,19 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			"remote_addr": r.RemoteAddr,
 		}).Debug("request")
 	})
+}
+
+// OpenUploads returns how many upload channels are open: created and
+// neither completed nor cancelled (a test hook: a client must not leave
+// channels behind).
+func (s *Server) OpenUploads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, u := range s.st.Uploads {
+		if u.Status == uploadTransfer {
+			n++
+		}
+	}
+	return n
 }

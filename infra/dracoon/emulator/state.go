@@ -86,6 +86,7 @@ type nodeRec struct {
 	TimestampCreation     *time.Time `json:"timestampCreation,omitempty"`
 	TimestampModification *time.Time `json:"timestampModification,omitempty"`
 	ExpireAt              *time.Time `json:"expireAt,omitempty"`
+	ContentDiscarded      bool       `json:"contentDiscarded,omitempty"` // uploaded with Config.DiscardContent: only the size is real
 }
 
 // Token kinds.
@@ -122,6 +123,8 @@ type uploadRec struct {
 	NodeID     int64           `json:"nodeId,omitempty"`
 	Failure    *errorResponse  `json:"failure,omitempty"`
 	Parts      map[int]partRec `json:"parts,omitempty"` // S3 part number -> stored part
+	// Discarded: some content was received with Config.DiscardContent.
+	Discarded bool `json:"discarded,omitempty"`
 }
 
 type partRec struct {
@@ -263,7 +266,10 @@ func (st *state) pruneExpired(now time.Time) {
 }
 
 // tokenKey is the map key of a secret token: its SHA-256, so that state.json
-// does not hold usable bearer tokens in clear.
+// does not hold usable bearer tokens in clear. Looking a request's token up
+// by this key is also constant-time with respect to the stored secrets: the
+// map compares hashes, and a hash prefix that matches tells an attacker
+// nothing about the token.
 func tokenKey(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])

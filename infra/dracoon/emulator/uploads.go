@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"crypto/md5"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -56,7 +57,7 @@ func (s *Server) contentPath(nodeID int64) string {
 
 // handleCreateUpload is POST /v4/nodes/files/uploads → 201. The caller needs
 // create permission in the parent room. directS3Upload is refused (400,
-// errorCode null) when system info does not report S3 storage.
+// no errorCode) when system info does not report S3 storage.
 func (s *Server) handleCreateUpload(w http.ResponseWriter, r *http.Request, uid int64) error {
 	var req createUploadRequest
 	if err := decodeJSON(r, &req); err != nil {
@@ -153,16 +154,30 @@ func (s *Server) lockUpload(id string) (unlock func()) {
 	return lock.Unlock
 }
 
-// uploadIDByToken resolves an upload token, or 404 -20501.
+// uploadIDByToken resolves an upload token, or 404 -20501. The token is
+// compared with every upload's token by subtle.ConstantTimeCompare, and the
+// scan does not stop at a match, so the answer time tells nothing about how
+// much of a guessed token is right (only its length, which is public). A map
+// keyed by the token's SHA-256 (as tokenKey does for OAuth and download
+// tokens) would be constant-time too, but would need an index kept in step
+// with every upload change; the scan over the open uploads is cheap.
 func (s *Server) uploadIDByToken(token string) (string, error) {
+	notFound := apiErr(http.StatusNotFound, codeUploadNotFound, "Upload not found")
+	if token == "" {
+		return "", notFound
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	found := ""
 	for id, u := range s.st.Uploads {
-		if u.Token == token && token != "" {
-			return id, nil
+		if subtle.ConstantTimeCompare([]byte(u.Token), []byte(token)) == 1 {
+			found = id
 		}
 	}
-	return "", apiErr(http.StatusNotFound, codeUploadNotFound, "Upload not found")
+	if found == "" {
+		return "", notFound
+	}
+	return found, nil
 }
 
 // ownUploadLocked checks that upload id exists and belongs to uid. Call with mu held.
@@ -180,10 +195,10 @@ func (s *Server) ownUploadLocked(id string, uid int64) (*uploadRec, error) {
 // handleChunkByToken is POST /v4/uploads/{token} (no authentication).
 func (s *Server) handleChunkByToken(w http.ResponseWriter, r *http.Request) error {
 	id, err := s.uploadIDByToken(r.PathValue("token"))
-	if err != nil {
-		return err
+	if err == nil {
+		err = s.writeChunk(w, r, id)
 	}
-	return s.writeChunk(w, r, id)
+	return drainOnError(w, r, err)
 }
 
 // handleChunkByID is the deprecated POST /v4/nodes/files/uploads/{upload_id}.
@@ -191,10 +206,21 @@ func (s *Server) handleChunkByID(w http.ResponseWriter, r *http.Request, uid int
 	s.mu.Lock()
 	_, err := s.ownUploadLocked(id, uid)
 	s.mu.Unlock()
-	if err != nil {
-		return err
+	if err == nil {
+		err = s.writeChunk(w, r, id)
 	}
-	return s.writeChunk(w, r, id)
+	return drainOnError(w, r, err)
+}
+
+// drainOnError reads what is left of the request body before err is
+// answered, so that a client still sending its chunk reads the error
+// instead of running into a closed connection. A body too large to drain
+// gets "Connection: close" with the answer.
+func drainOnError(w http.ResponseWriter, r *http.Request, err error) error {
+	if err != nil && !drainBody(r) {
+		w.Header().Set("Connection", "close")
+	}
+	return err
 }
 
 // chunkResponse is ChunkUploadResponse: the chunk's size and MD5 (hex).
@@ -203,14 +229,32 @@ type chunkResponse struct {
 	Hash string `json:"hash"`
 }
 
-// writeChunk appends one chunk to a proxy upload, streaming it to disk. The
-// body is either multipart/form-data with a part named "file" or the raw
-// bytes with any Content-Type. The chunk's position is the start offset of
-// Content-Range (no header: 0); the end and total are not checked, as clients
-// send inclusive or exclusive ends. A start offset other than the bytes
-// received so far is 400 -80021: all clients send chunks in order and the
-// emulator accepts only that [inferred: whether DRACOON accepts out-of-order
-// or overlapping ranges is not documented].
+// copyBufSize is the buffer size for streaming upload bodies.
+const copyBufSize = 1 << 20
+
+// chunkMap maps the start offset of every chunk a proxy upload received to
+// the chunk's length.
+type chunkMap map[int64]int64
+
+// copyBody copies src to dst through a pooled copyBufSize buffer.
+func (s *Server) copyBody(dst io.Writer, src io.Reader) (int64, error) {
+	bp := s.bufs.Get().(*[]byte)
+	defer s.bufs.Put(bp)
+	return io.CopyBuffer(dst, src, *bp)
+}
+
+// writeChunk stores one chunk of a proxy upload, streaming it to disk (with
+// Config.DiscardContent: only hashing and counting it). The body is either
+// multipart/form-data with a part named "file" or the raw bytes with any
+// Content-Type. The chunk's position is the start offset of Content-Range
+// (no header: 0); the end and total are not checked, as clients send
+// inclusive or exclusive ends. A chunk starting at the bytes received so far
+// is appended. A chunk starting where an earlier chunk started and as long
+// as that one is a resend and overwrites it (the official C# SDK resends a
+// chunk up to three times). Any other start, and a resend of another length,
+// is 400 -80021 [inferred: whether DRACOON accepts other overlapping or
+// out-of-order ranges is not documented]. Chunk boundaries live in memory:
+// after a restart only appending is accepted.
 func (s *Server) writeChunk(w http.ResponseWriter, r *http.Request, id string) error {
 	start, err := contentRangeStart(r.Header.Get("Content-Range"))
 	if err != nil {
@@ -232,9 +276,10 @@ func (s *Server) writeChunk(w http.ResponseWriter, r *http.Request, id string) e
 	lock.Lock()
 	defer lock.Unlock()
 	s.mu.Lock()
-	_, exists := s.st.Uploads[id]
+	u = s.st.Uploads[id]
+	prevLen, known := s.chunks[id][start]
 	s.mu.Unlock()
-	if !exists {
+	if u == nil {
 		return apiErr(http.StatusNotFound, codeUploadNotFound, "Upload not found")
 	}
 	body, err := chunkBody(r)
@@ -250,22 +295,104 @@ func (s *Server) writeChunk(w http.ResponseWriter, r *http.Request, id string) e
 	if err != nil {
 		return fmt.Errorf("cannot stat upload: %w", err)
 	}
-	if start != info.Size() {
+	received := info.Size()
+	var n int64
+	var sum []byte
+	switch {
+	case start == received:
+		n, sum, err = s.appendChunk(f, start, body)
+	case known && start+prevLen <= received:
+		n, sum, err = s.resendChunk(f, id, start, prevLen, body)
+	default:
 		return apiErr(http.StatusBadRequest, codeIncorrectContentRange,
-			fmt.Sprintf("Incorrect upload Content-Range: chunk starts at %d, upload has %d bytes", start, info.Size()))
+			fmt.Sprintf("Incorrect upload Content-Range: chunk starts at %d, upload has %d bytes and no chunk started there", start, received))
 	}
-	h := md5.New()
-	n, err := io.Copy(io.NewOffsetWriter(f, start), io.TeeReader(body, h))
 	if err != nil {
-		_ = f.Truncate(start)
-		return apiErrNull(http.StatusBadRequest, "cannot read chunk: "+err.Error())
+		return err
 	}
 	if err := f.Close(); err != nil {
-		_ = os.Truncate(s.proxyPath(id), start)
+		if start == received {
+			_ = os.Truncate(s.proxyPath(id), start)
+		}
 		return fmt.Errorf("cannot write upload: %w", err)
 	}
-	writeJSON(w, http.StatusCreated, chunkResponse{Size: n, Hash: hex.EncodeToString(h.Sum(nil))})
+	s.mu.Lock()
+	if s.chunks[id] == nil {
+		s.chunks[id] = chunkMap{}
+	}
+	s.chunks[id][start] = n
+	if s.cfg.DiscardContent && !u.Discarded {
+		u.Discarded = true
+		err = s.commitLocked()
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, chunkResponse{Size: n, Hash: hex.EncodeToString(sum)})
 	return nil
+}
+
+// appendChunk writes body at start, the end of the upload, and returns its
+// length and MD5. With DiscardContent the file only grows (sparse). On an
+// error the upload is cut back to start.
+func (s *Server) appendChunk(f *os.File, start int64, body io.Reader) (int64, []byte, error) {
+	h := md5.New()
+	var dst io.Writer = h
+	if !s.cfg.DiscardContent {
+		dst = io.MultiWriter(io.NewOffsetWriter(f, start), h)
+	}
+	n, err := s.copyBody(dst, body)
+	if err != nil {
+		_ = f.Truncate(start)
+		return 0, nil, apiErrNull(http.StatusBadRequest, "cannot read chunk: "+err.Error())
+	}
+	if s.cfg.DiscardContent {
+		if err := f.Truncate(start + n); err != nil {
+			_ = f.Truncate(start)
+			return 0, nil, fmt.Errorf("cannot extend upload: %w", err)
+		}
+	}
+	return n, h.Sum(nil), nil
+}
+
+// resendChunk replaces the want bytes at start, a chunk received before,
+// with body. A body of another length is 400 -80021 and changes nothing, so
+// it is buffered in a temporary file first.
+func (s *Server) resendChunk(f *os.File, id string, start, want int64, body io.Reader) (int64, []byte, error) {
+	h := md5.New()
+	limited := io.LimitReader(body, want+1) // one byte more tells a longer body
+	wrongLength := func(n int64) error {
+		return apiErr(http.StatusBadRequest, codeIncorrectContentRange, fmt.Sprintf(
+			"Incorrect upload Content-Range: a chunk resent at %d must have the %d bytes of the chunk received there, not %d", start, want, n))
+	}
+	if s.cfg.DiscardContent {
+		n, err := s.copyBody(h, limited)
+		if err != nil {
+			return 0, nil, apiErrNull(http.StatusBadRequest, "cannot read chunk: "+err.Error())
+		}
+		if n != want {
+			return 0, nil, wrongLength(n)
+		}
+		return n, h.Sum(nil), nil
+	}
+	tmp, err := os.CreateTemp(filepath.Join(s.cfg.DataDir, uploadsDir), id+".resend-*.tmp")
+	if err != nil {
+		return 0, nil, fmt.Errorf("cannot buffer resent chunk: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	n, err := s.copyBody(io.MultiWriter(tmp, h), limited)
+	if err != nil {
+		return 0, nil, apiErrNull(http.StatusBadRequest, "cannot read chunk: "+err.Error())
+	}
+	if n != want {
+		return 0, nil, wrongLength(n)
+	}
+	if _, err := s.copyBody(io.NewOffsetWriter(f, start), io.NewSectionReader(tmp, 0, n)); err != nil {
+		return 0, nil, fmt.Errorf("cannot overwrite resent chunk: %w", err)
+	}
+	return n, h.Sum(nil), nil
 }
 
 // contentRangeStart parses the start offset of "bytes a-b/c" (also "bytes=a-b/*").
@@ -416,6 +543,7 @@ func (s *Server) completeProxy(w http.ResponseWriter, r *http.Request, id string
 	}
 	delete(s.st.Uploads, id)
 	delete(s.uploadLocks, id)
+	delete(s.chunks, id)
 	if err := s.commitLocked(); err != nil {
 		return err
 	}
@@ -502,7 +630,7 @@ func (s *Server) finishUploadLocked(u *uploadRec, c completion, src string) (*no
 	n := &nodeRec{ID: s.st.NextNodeID, Type: nodeTypeFile, Name: name, ParentID: parent.ID, Encrypted: parent.Encrypted,
 		Classification: u.Classification, Notes: u.Notes, Size: info.Size(), CreatedAt: now, CreatedBy: u.UserID,
 		UpdatedAt: now, UpdatedBy: u.UserID, TimestampCreation: u.TimestampC, TimestampModification: u.TimestampM,
-		ExpireAt: u.ExpireAt}
+		ExpireAt: u.ExpireAt, ContentDiscarded: u.Discarded}
 	if err := os.Rename(src, s.contentPath(n.ID)); err != nil {
 		return nil, fmt.Errorf("cannot store file content: %w", err)
 	}
@@ -547,7 +675,8 @@ func (s *Server) handleCancelByID(w http.ResponseWriter, r *http.Request, uid in
 }
 
 // cancel drops an upload and its stored bytes. An S3 upload that is being
-// finished cannot be cancelled (400 -20503).
+// finished cannot be cancelled (400 -20503); one that is done is not found
+// (404 -20501: its channel is consumed, only its status remains).
 func (s *Server) cancel(w http.ResponseWriter, id string) error {
 	defer s.lockUpload(id)()
 	s.mu.Lock()
@@ -556,11 +685,15 @@ func (s *Server) cancel(w http.ResponseWriter, id string) error {
 	if u == nil {
 		return apiErr(http.StatusNotFound, codeUploadNotFound, "Upload not found")
 	}
-	if u.Status == uploadFinishing {
+	switch u.Status {
+	case uploadFinishing:
 		return apiErr(http.StatusBadRequest, codeUploadClosed, "Upload channel is closed")
+	case uploadDone:
+		return apiErr(http.StatusNotFound, codeUploadNotFound, "Upload not found")
 	}
 	delete(s.st.Uploads, id)
 	delete(s.uploadLocks, id)
+	delete(s.chunks, id)
 	_ = os.Remove(s.proxyPath(id))
 	_ = os.RemoveAll(s.s3Dir(id))
 	if err := s.commitLocked(); err != nil {
@@ -571,7 +704,9 @@ func (s *Server) cancel(w http.ResponseWriter, id string) error {
 }
 
 // handleUploadStatus is GET /v4/nodes/files/uploads/{upload_id} → 200
-// S3FileUploadStatus {status, node (done), errorDetails (error)}.
+// S3FileUploadStatus {status, node (done), errorDetails (error)}. A finished
+// S3 upload keeps answering its final status; a completed proxy upload is
+// gone (404 -20501).
 func (s *Server) handleUploadStatus(w http.ResponseWriter, r *http.Request, uid int64, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

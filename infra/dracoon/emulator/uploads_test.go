@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"crypto/md5"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator"
 )
@@ -171,4 +174,106 @@ func TestProxyUpload_offset_beyond_4GiB(t *testing.T) {
 	if !bytes.Equal(got, append([]byte{0, 0}, tail...)) {
 		t.Fatalf("tail differs (%d bytes)", len(got))
 	}
+}
+
+// TestProxyUpload_chunk_resend sends the chunks [0,10) [10,20) [20,25), then
+// one more chunk, and checks which chunks are accepted as resends, what the
+// client sees for refused ones (a JSON error even for large bodies, never a
+// reset), and the final content.
+func TestProxyUpload_chunk_resend(t *testing.T) {
+	e := newEnv(t, emulator.Config{})
+	svc := e.svc()
+	key := testKey("RSA-4096/AES-256-GCM", "svc")
+	orig := pattern(25, 1)
+	fresh := pattern(10, 2)
+	big := pattern(8<<20, 3)
+	tests := []struct {
+		name      string
+		start     int64
+		data      []byte
+		multipart bool
+		wantCode  int    // 0: 201
+		want      []byte // final content; nil: orig
+	}{
+		{name: "last_same_bytes", start: 20, data: orig[20:]},
+		{name: "first_same_bytes", start: 0, data: orig[:10]},
+		{name: "middle_new_bytes", start: 10, data: fresh, want: concat(orig[:10], fresh, orig[20:])},
+		{name: "first_new_bytes_multipart", start: 0, data: fresh, multipart: true, want: concat(fresh, orig[10:])},
+		{name: "shorter_at_boundary", start: 10, data: fresh[:5], wantCode: -80021},
+		{name: "longer_at_boundary", start: 20, data: fresh, wantCode: -80021},
+		{name: "large_at_boundary", start: 0, data: big, wantCode: -80021},
+		{name: "not_a_boundary", start: 5, data: fresh[:5], wantCode: -80021},
+		{name: "gap", start: 30, data: fresh, wantCode: -80021},
+		{name: "large_gap", start: 30, data: big, wantCode: -80021},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := svc.createChannel(roomRecordings, tc.name+".bin", 0, false)
+			for _, c := range [][2]int{{0, 10}, {10, 20}, {20, 25}} {
+				sendChunk(t, ch.UploadURL, int64(c[0]), orig[c[0]:c[1]], "*", false, http.StatusCreated)
+			}
+			var body io.Reader = bytes.NewReader(tc.data)
+			ctype := "application/octet-stream"
+			if tc.multipart {
+				var buf bytes.Buffer
+				ctype = newMultipart(&buf, tc.data)
+				body = &buf
+			}
+			req, _ := http.NewRequest(http.MethodPost, ch.UploadURL, body)
+			req.Header.Set("Content-Type", ctype)
+			req.Header.Set("Content-Range", fmt.Sprintf("bytes %d-%d/*", tc.start, tc.start+int64(len(tc.data))-1))
+			got := send(oneShot(30*time.Second), req)
+			if got.err != nil {
+				t.Fatalf("the client saw %v, want an answer", got.err)
+			}
+			if tc.wantCode != 0 {
+				var ae apiError
+				if err := json.Unmarshal(got.body, &ae); err != nil || got.status != http.StatusBadRequest {
+					t.Fatalf("status %d body %q, want a 400 JSON error", got.status, got.body)
+				}
+				checkAPIError(t, ae, http.StatusBadRequest, code(tc.wantCode))
+			} else {
+				var cr chunkResp
+				sum := md5.Sum(tc.data)
+				if err := json.Unmarshal(got.body, &cr); err != nil || got.status != http.StatusCreated ||
+					cr.Size != int64(len(tc.data)) || cr.Hash != hex.EncodeToString(sum[:]) {
+					t.Fatalf("status %d body %s, want 201 with the chunk's size and MD5", got.status, got.body)
+				}
+			}
+			// Appending still continues at 25.
+			sendChunk(t, ch.UploadURL, 25, []byte("!"), "26", false, http.StatusCreated)
+			want := tc.want
+			if want == nil {
+				want = orig
+			}
+			var n node
+			complete(t, ch.UploadURL, map[string]any{"fileKey": key}, http.StatusCreated, &n)
+			if got := svc.download(n.ID, "", http.StatusOK); !bytes.Equal(got, concat(want, []byte("!"))) {
+				t.Fatalf("content %x, want %x!", got, want)
+			}
+		})
+	}
+}
+
+// TestProxyUpload_large_refused_chunk_gets_answer checks that refusals
+// before the chunk is looked at (unknown token) still reach a client that is
+// sending a large body.
+func TestProxyUpload_large_refused_chunk_gets_answer(t *testing.T) {
+	e := newEnv(t, emulator.Config{})
+	req, _ := http.NewRequest(http.MethodPost, e.URL+"/api/v4/uploads/no-such-token", bytes.NewReader(pattern(16<<20, 4)))
+	req.Header.Set("Content-Type", "application/octet-stream")
+	got := send(oneShot(30*time.Second), req)
+	var ae apiError
+	if got.err != nil || json.Unmarshal(got.body, &ae) != nil {
+		t.Fatalf("the client saw %d %q %v, want a JSON error", got.status, got.body, got.err)
+	}
+	checkAPIError(t, ae, http.StatusNotFound, code(-20501))
+}
+
+func concat(parts ...[]byte) []byte {
+	var out []byte
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
 }

@@ -168,7 +168,10 @@ func (c *Checker) Middleware(next http.Handler) http.Handler {
 		} else if r.ContentLength > 0 && r.ContentLength <= MaxBodyChecked {
 			body, err := io.ReadAll(r.Body)
 			if err != nil {
-				c.add(Violation{Method: r.Method, Path: r.URL.Path, Route: route.Path, Phase: "request", Err: "cannot read body: " + err.Error()})
+				// The client went away mid-request (a cancelled transfer):
+				// nothing was exchanged to check, and nobody awaits an answer.
+				c.skip("request body cut off by the client")
+				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			vr.Body = io.NopCloser(bytes.NewReader(body))
@@ -189,6 +192,9 @@ func (c *Checker) Middleware(next http.Handler) http.Handler {
 			return
 		case rec.Header().Get(emulator.FaultHeader) != "":
 			c.skip("injected fault response")
+			return
+		case rec.status == 0 && rec.body.Len() == 0 && r.Context().Err() != nil:
+			c.skip("client went away before the answer")
 			return
 		}
 		status := rec.status

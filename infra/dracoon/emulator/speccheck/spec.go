@@ -93,7 +93,6 @@ func LoadFile(path string) (*Spec, error) {
 // tighten applies closeObjects and the documented corrections below.
 func tighten(doc *openapi3.T) error {
 	errs := []error{
-		allowNullErrorCode(doc),
 		allowNullRoomParent(doc),
 		allowRawChunks(doc),
 		allowJSONDownloadErrors(doc),
@@ -158,19 +157,6 @@ func closeObjects(doc *openapi3.T) {
 			}
 		}
 	}
-}
-
-// allowNullErrorCode: the document's own examples answer several errors
-// (409 "Node already exists", 403 "Forbidden", 406) with "errorCode": null,
-// but ErrorResponse.errorCode is not declared nullable. The examples show
-// what the server sends, so null is allowed.
-func allowNullErrorCode(doc *openapi3.T) error {
-	s := doc.Components.Schemas["ErrorResponse"]
-	if s == nil || s.Value == nil || s.Value.Properties["errorCode"] == nil {
-		return errors.New("ErrorResponse.errorCode not found")
-	}
-	s.Value.Properties["errorCode"].Value.Nullable = true
-	return nil
 }
 
 // allowNullRoomParent: CreateRoomRequest.parentId is described as "Parent
