@@ -1,0 +1,370 @@
+package transfer
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"go.uber.org/goleak"
+
+	"github.com/recording-storage/recording-storage/conf"
+	"github.com/recording-storage/recording-storage/infra/awsclient/awstest"
+	"github.com/recording-storage/recording-storage/infra/dracoon"
+	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
+	"github.com/recording-storage/recording-storage/infra/dracoon/emulator"
+	"github.com/recording-storage/recording-storage/infra/dracoon/emulator/emulatortest"
+	"github.com/recording-storage/recording-storage/infra/errclass"
+	"github.com/recording-storage/recording-storage/infra/s3source"
+)
+
+// The local seed (emulatortest.FastSeed): the service account and two
+// members with key pairs, all in the encrypted parent room.
+const (
+	membersFile  = "../../testdata/dracoon/members.json"
+	parentRoom   = 1
+	svcLogin     = "service"
+	svcPassword  = "service-password"
+	svcEncrypt   = "service-encryption-password"
+	clientID     = "recording-storage"
+	clientSecret = "local-client-secret"
+)
+
+// env is a bucket on the stack's versitygw and an emulator in the test.
+type env struct {
+	emu    *emulatortest.Server
+	svc    *dracoon.Client
+	s3     *s3.Client
+	src    *s3source.Source
+	bucket string
+	chunk  int64
+}
+
+func newEnv(t *testing.T, direct bool, chunk int64, mod ...func(*emulator.Config)) *env {
+	t.Helper()
+	cfg := awstest.Config(t)
+	ecfg := emulator.Config{DataDir: t.TempDir(), Seed: emulatortest.FastSeed(t, direct), S3FinishDelay: -1}
+	for _, m := range mod {
+		m(&ecfg)
+	}
+	e := &env{emu: emulatortest.Start(t, ecfg), s3: awstest.S3(t, cfg.AWS), chunk: chunk}
+	e.svc = e.client(t, svcLogin, svcPassword, svcEncrypt)
+	e.src = s3source.New(e.s3, s3source.Options{})
+	e.bucket = awstest.Bucket(t, e.s3, "transfer")
+	return e
+}
+
+// client logs in to the emulator with fast retries and the env's chunk size.
+func (e *env) client(t *testing.T, login, password, encryption string, mod ...func(*dracoon.Config)) *dracoon.Client {
+	t.Helper()
+	cfg := dracoon.Config{BaseURL: e.emu.URL, Login: login, Password: conf.Secret(password),
+		EncryptionPassword: conf.Secret(encryption), ClientID: clientID, ClientSecret: clientSecret,
+		ChunkSize: e.chunk, PartSize: e.chunk, MinBackoff: 5 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+		Timeout: 10 * time.Second}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	c, err := dracoon.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// put stores data as key and returns the object as Head sees it.
+func (e *env) put(t *testing.T, key string, data []byte) s3source.Object {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := e.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: &e.bucket, Key: &key, Body: bytes.NewReader(data)}); err != nil {
+		t.Fatal(err)
+	}
+	obj, err := e.src.Head(ctx, e.bucket, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return obj
+}
+
+// target returns the room path below the parent room, created.
+func (e *env) target(t *testing.T, path string) Target {
+	t.Helper()
+	n, err := e.svc.EnsureRoomPath(context.Background(), parentRoom, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Target{RoomID: n.ID, Path: path}
+}
+
+// engine returns an engine with small buffers counts, so tests exercise the
+// backpressure.
+func (e *env) engine(opts ...func(*Options)) *Engine {
+	o := Options{ReadAhead: 2, PartsInFlight: 2}
+	for _, m := range opts {
+		m(&o)
+	}
+	return New(e.src, e.svc, o)
+}
+
+// members returns the seed's member clients.
+func (e *env) members(t *testing.T) map[string]*dracoon.Client {
+	t.Helper()
+	raw, err := os.ReadFile(membersFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list []struct{ Login, Password, EncryptionPassword string }
+	if err := json.Unmarshal(raw, &list); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*dracoon.Client{}
+	for _, m := range list {
+		out[m.Login] = e.client(t, m.Login, m.Password, m.EncryptionPassword)
+	}
+	return out
+}
+
+// checkDecrypts shares the keys of node and has every member download,
+// decrypt and compare it with sum.
+func (e *env) checkDecrypts(t *testing.T, members map[string]*dracoon.Client, nodeID int64, sum [32]byte) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := e.svc.DistributeMissingKeys(ctx, dracoon.KeyScope{FileID: nodeID}); err != nil {
+		t.Fatal(err)
+	}
+	for name, m := range members {
+		h := sha256.New()
+		if _, err := m.DownloadDecrypted(ctx, nodeID, h); err != nil {
+			t.Fatalf("%s: download %d: %v", name, nodeID, err)
+		}
+		if !bytes.Equal(h.Sum(nil), sum[:]) {
+			t.Fatalf("%s: file %d decrypts to other content", name, nodeID)
+		}
+	}
+}
+
+func randomBytes(t testing.TB, n int64) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestTransfer_roundtrip: every edge size, both upload modes, two targets:
+// each member decrypts each copy to the original; a second run uploads
+// nothing and finds the same files.
+func TestTransfer_roundtrip(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []struct {
+		name   string
+		direct bool
+		chunk  int64
+	}{{"proxy", false, 64 << 10}, {"s3", true, dracoon.MinS3PartSize}} {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, mode.direct, mode.chunk)
+			members := e.members(t)
+			targets := []Target{e.target(t, "rt/a"), e.target(t, "rt/b")}
+			c := mode.chunk
+			for _, size := range []int64{0, 1, c - 1, c, c + 1, 3*c + 5} {
+				data := randomBytes(t, size)
+				sum := sha256.Sum256(data)
+				key := fmt.Sprintf("meetings/size-%d.mp4", size)
+				job := Job{ID: key, Files: []File{{Object: e.put(t, key, data), Name: fmt.Sprintf("size-%d.mp4", size)}},
+					Targets: targets}
+				res, err := e.engine().Transfer(context.Background(), job)
+				if err != nil {
+					t.Fatalf("size %d: %v", size, err)
+				}
+				for _, u := range res.Files[0].Uploads {
+					if u.Existed || u.NodeID == 0 {
+						t.Fatalf("size %d: upload %+v", size, u)
+					}
+					e.checkDecrypts(t, members, u.NodeID, sum)
+				}
+				again, err := e.engine().Transfer(context.Background(), job)
+				if err != nil {
+					t.Fatalf("size %d, second run: %v", size, err)
+				}
+				for i, u := range again.Files[0].Uploads {
+					if !u.Existed || u.NodeID != res.Files[0].Uploads[i].NodeID {
+						t.Fatalf("size %d, second run: %+v, want the first run's file %d", size, u, res.Files[0].Uploads[i].NodeID)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestTransfer_source_removal: the source goes only after every target is
+// complete; a failure on a target leaves it, with no upload channel open.
+func TestTransfer_source_removal(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, 64<<10)
+	targets := []Target{e.target(t, "rm/a"), e.target(t, "rm/b")}
+	data := randomBytes(t, 200<<10)
+	ctx := context.Background()
+
+	// A chunk refused for good (400 is permanent) fails the job.
+	obj := e.put(t, "fail.mp4", data)
+	e.emu.Emu.InjectFault(emulator.FaultRule{Method: "POST", PathPrefix: "/api/v4/uploads/", Status: 400, Times: 1})
+	_, err := e.engine().Transfer(ctx, Job{Files: []File{{Object: obj, Name: "fail.mp4"}}, Targets: targets, RemoveSource: true})
+	if err == nil || !errclass.IsPermanent(err) {
+		t.Fatalf("err = %v, want a permanent error", err)
+	}
+	if _, err := e.src.Head(ctx, e.bucket, "fail.mp4"); err != nil {
+		t.Fatalf("source gone after a failed transfer: %v", err)
+	}
+	if n := e.emu.Emu.OpenUploads(); n != 0 {
+		t.Fatalf("%d upload channels left open", n)
+	}
+	for _, tg := range targets {
+		if _, found, _ := e.svc.FindFile(ctx, tg.RoomID, "fail.mp4"); found {
+			t.Fatalf("a file appeared in %s", tg.Path)
+		}
+	}
+
+	res, err := e.engine().Transfer(ctx, Job{Files: []File{{Object: obj, Name: "fail.mp4"}}, Targets: targets, RemoveSource: true})
+	if err != nil || !res.Files[0].SourceRemoved {
+		t.Fatalf("retry: %+v, %v", res, err)
+	}
+	if _, err := e.src.Head(ctx, e.bucket, "fail.mp4"); !errors.Is(err, s3source.ErrNoSuchKey) {
+		t.Fatalf("source still there after a complete transfer: %v", err)
+	}
+}
+
+// TestTransfer_done_elsewhere_removes_source: files complete everywhere
+// but the source still there (the process died before removing it): the
+// transfer uploads nothing and removes the source.
+func TestTransfer_done_elsewhere_removes_source(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, 64<<10)
+	targets := []Target{e.target(t, "de/a")}
+	obj := e.put(t, "done.mp4", randomBytes(t, 1000))
+	job := Job{Files: []File{{Object: obj, Name: "done.mp4"}}, Targets: targets}
+	if _, err := e.engine().Transfer(context.Background(), job); err != nil {
+		t.Fatal(err)
+	}
+	job.RemoveSource = true
+	res, err := e.engine().Transfer(context.Background(), job)
+	if err != nil || !res.Files[0].Uploads[0].Existed || !res.Files[0].SourceRemoved {
+		t.Fatalf("%+v, %v", res, err)
+	}
+}
+
+// TestTransfer_refusals: what must fail, fails cleanly and permanently
+// before leaving anything behind.
+func TestTransfer_refusals(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, 64<<10)
+	ctx := context.Background()
+	targets := []Target{e.target(t, "ref")}
+	tg := targets[0]
+
+	// Another file of the name with another size.
+	other := e.put(t, "other.mp4", randomBytes(t, 10))
+	if _, err := e.engine().Transfer(ctx, Job{Files: []File{{Object: other, Name: "taken.mp4"}}, Targets: targets}); err != nil {
+		t.Fatal(err)
+	}
+	bigger := e.put(t, "bigger.mp4", randomBytes(t, 11))
+	_, err := e.engine().Transfer(ctx, Job{Files: []File{{Object: bigger, Name: "taken.mp4"}}, Targets: targets})
+	if !errors.Is(err, dracoon.ErrNameConflict) || !errclass.IsPermanent(err) {
+		t.Errorf("name taken: %v", err)
+	}
+
+	// A key that is gone by the time it is read.
+	gone := e.put(t, "gone.mp4", randomBytes(t, 100))
+	if err := e.src.Delete(ctx, e.bucket, "gone.mp4"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.engine().Transfer(ctx, Job{Files: []File{{Object: gone, Name: "gone.mp4"}}, Targets: targets})
+	if !errors.Is(err, s3source.ErrNoSuchKey) || !errclass.IsPermanent(err) {
+		t.Errorf("missing key: %v", err)
+	}
+
+	// An object replaced after it was looked up.
+	obj := e.put(t, "replaced.mp4", randomBytes(t, 300<<10))
+	e.put(t, "replaced.mp4", randomBytes(t, 300<<10))
+	_, err = e.engine().Transfer(ctx, Job{Files: []File{{Object: obj, Name: "replaced.mp4"}}, Targets: targets})
+	if !errors.Is(err, s3source.ErrObjectChanged) || !errclass.IsPermanent(err) {
+		t.Errorf("replaced object: %v", err)
+	}
+
+	// Beyond the GCM limit: refused before any channel opens.
+	huge := s3source.Object{Bucket: e.bucket, Key: "huge.mp4", Size: crypto.MaxFileSize + 1, ETag: `"x"`}
+	_, err = e.engine().Transfer(ctx, Job{Files: []File{{Object: huge, Name: "huge.mp4"}}, Targets: targets})
+	if !errors.Is(err, crypto.ErrFileTooLarge) || !errclass.IsPermanent(err) {
+		t.Errorf("huge object: %v", err)
+	}
+
+	// A bucket the credentials may not read.
+	cfg := awstest.Config(t)
+	cfg.AWS.SecretAccessKey = "wrong-secret"
+	denied := s3source.New(awstest.S3(t, cfg.AWS), s3source.Options{})
+	obj = e.put(t, "denied.mp4", randomBytes(t, 100))
+	_, err = New(denied, e.svc, Options{}).Transfer(ctx, Job{Files: []File{{Object: obj, Name: "denied.mp4"}}, Targets: targets})
+	if !errors.Is(err, s3source.ErrAccessDenied) || !errclass.IsPermanent(err) {
+		t.Errorf("access denied: %v", err)
+	}
+
+	for _, name := range []string{"gone.mp4", "replaced.mp4", "huge.mp4", "denied.mp4"} {
+		if _, found, _ := e.svc.FindFile(ctx, tg.RoomID, name); found {
+			t.Errorf("%s: a file was left in the room", name)
+		}
+	}
+	if n := e.emu.Emu.OpenUploads(); n != 0 {
+		t.Errorf("%d upload channels left open", n)
+	}
+}
+
+// TestTransfer_cancel_leaks_nothing: cancelling a transfer mid-way stops
+// every goroutine and cancels the channels.
+func TestTransfer_cancel_leaks_nothing(t *testing.T) {
+	e := newEnv(t, false, 64<<10)
+	targets := []Target{e.target(t, "cx/a"), e.target(t, "cx/b")}
+	obj := e.put(t, "cancel.mp4", randomBytes(t, 2<<20))
+	e.emu.Emu.InjectFault(emulator.FaultRule{Method: "POST", PathPrefix: "/api/v4/uploads/", Latency: 50 * time.Millisecond, Times: 1000})
+	// Keep-alive connections of the HTTP clients and servers may outlive
+	// the transfer; the engine's own goroutines must not.
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(),
+		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreAnyFunction("net/http.(*conn).serve"),
+		goleak.IgnoreAnyFunction("internal/poll.runtime_pollWait"))
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := e.engine().Transfer(ctx, Job{Files: []File{{Object: obj, Name: "cancel.mp4"}}, Targets: targets})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the deadline", err)
+	}
+	if n := e.emu.Emu.OpenUploads(); n != 0 {
+		t.Errorf("%d upload channels left open", n)
+	}
+}
+
+// TestTransfer_memory_is_bounded: however large the object and however
+// many targets, at most BufferCount chunk buffers are in use.
+func TestTransfer_memory_is_bounded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true, dracoon.MinS3PartSize)
+	targets := []Target{e.target(t, "mem/a"), e.target(t, "mem/b"), e.target(t, "mem/c")}
+	obj := e.put(t, "mem.mp4", randomBytes(t, 12*dracoon.MinS3PartSize+3))
+	eng := e.engine()
+	if _, err := eng.Transfer(context.Background(), Job{Files: []File{{Object: obj, Name: "mem.mp4"}}, Targets: targets}); err != nil {
+		t.Fatal(err)
+	}
+	if peak, bound := eng.peakBuffers.Load(), int64(eng.opts.BufferCount()); peak > bound || peak < 2 {
+		t.Fatalf("peak %d buffers, bound %d", peak, bound)
+	}
+	if read := e.src.BytesRead(); read != obj.Size {
+		t.Fatalf("read %d bytes from S3 for 3 targets, want one read of %d", read, obj.Size)
+	}
+}
