@@ -70,6 +70,30 @@ func (c *Client) EnsureRoomPath(ctx context.Context, parentRoomID int64, path st
 	return cur, nil
 }
 
+// LookupRoomPath resolves path below the room parentRoomID like
+// EnsureRoomPath, but creates nothing: found is false when a room of the
+// path does not exist.
+func (c *Client) LookupRoomPath(ctx context.Context, parentRoomID int64, path string) (n Node, found bool, err error) {
+	segs, err := splitRoomPath(path)
+	if err != nil {
+		return Node{}, false, err
+	}
+	cur, err := c.Node(ctx, parentRoomID)
+	if err != nil {
+		return Node{}, false, fmt.Errorf("cannot look up room path %q: %w", path, err)
+	}
+	for i, name := range segs {
+		cur, found, err = c.findChild(ctx, cur.ID, NodeTypeRoom, name)
+		if err != nil {
+			return Node{}, false, fmt.Errorf("cannot look up room path %q at %q: %w", path, strings.Join(segs[:i+1], "/"), err)
+		}
+		if !found {
+			return Node{}, false, nil
+		}
+	}
+	return cur, true, nil
+}
+
 // splitRoomPath splits path into room names and checks each with the one
 // name rule (messages.CheckNodeName).
 func splitRoomPath(path string) ([]string, error) {

@@ -269,3 +269,25 @@ func TestNameRules_one_source(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupRoomPath finds existing rooms and creates none.
+func TestLookupRoomPath(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, nil)
+	ctx := context.Background()
+	c := e.svc()
+	made, err := c.EnsureRoomPath(ctx, roomRecordings, "look/up")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, found, err := c.LookupRoomPath(ctx, roomRecordings, "look/up")
+	if err != nil || !found || n.ID != made.ID {
+		t.Fatalf("existing path: %+v %v %v", n, found, err)
+	}
+	if _, found, err := c.LookupRoomPath(ctx, roomRecordings, "look/not/there"); err != nil || found {
+		t.Fatalf("missing path: found=%v err=%v", found, err)
+	}
+	if _, found, _ := c.LookupRoomPath(ctx, roomRecordings, "look/not"); found {
+		t.Fatal("LookupRoomPath created a room")
+	}
+}
