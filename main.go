@@ -5,13 +5,25 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"sort"
+	"strconv"
+	"strings"
 	"syscall"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/recording-storage/recording-storage/conf"
+	"github.com/recording-storage/recording-storage/handlers/steps"
+	"github.com/recording-storage/recording-storage/infra/errclass"
+	"github.com/recording-storage/recording-storage/infra/logging"
+	"github.com/recording-storage/recording-storage/infra/setup"
+	"github.com/recording-storage/recording-storage/messages"
 )
 
 // command is one subcommand of the binary. run returns the process exit code.
@@ -32,6 +44,7 @@ func commands() map[string]command {
 		"crypto":           {"check key pairs and decrypt downloaded recordings", runCrypto},
 		"validate":         {"parse and validate one job message, print the normalized job", runValidate},
 		"dracoon-emulator": {"run the local DRACOON API emulator", runEmulator},
+		"transfer":         {"transfer S3 objects into DRACOON rooms once, without queues", runTransfer},
 	}
 }
 
@@ -88,4 +101,90 @@ func usage(w io.Writer, cmds map[string]command) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-18s %s\n", n, cmds[n].summary)
 	}
+}
+
+// configFlag adds the --config flag every command that reads the
+// configuration has.
+func configFlag(fs *flag.FlagSet) *string {
+	return fs.String("config", "", "configuration file (default: "+conf.EnvConfigFile+", else built-in defaults; RS_* variables override)")
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// optionalBool is a boolean flag that knows whether it was given.
+type optionalBool struct{ set, value bool }
+
+func (b *optionalBool) String() string {
+	if !b.set {
+		return ""
+	}
+	return strconv.FormatBool(b.value)
+}
+
+func (b *optionalBool) Set(v string) error {
+	x, err := strconv.ParseBool(v)
+	if err != nil {
+		return err
+	}
+	b.set, b.value = true, x
+	return nil
+}
+
+// IsBoolFlag lets "--flag" alone mean true.
+func (b *optionalBool) IsBoolFlag() bool { return true }
+
+// usageError reports a bad command line: every rejected field of a
+// validation error on its own line; exit code 2.
+func usageError(s stdio, cmd string, err error) int {
+	var verr *messages.ValidationError
+	if errors.As(err, &verr) {
+		fmt.Fprintf(s.err, "%s: invalid arguments (%d problems):\n", cmd, len(verr.Fields))
+		for _, f := range verr.Fields {
+			fmt.Fprintf(s.err, "  %s\n", f)
+		}
+		return 2
+	}
+	fmt.Fprintf(s.err, "%s: %v\n", cmd, err)
+	return 2
+}
+
+// commandError reports a failed command with the class of its error; exit
+// code 1.
+func commandError(s stdio, cmd string, err error) int {
+	fmt.Fprintf(s.err, "%s: %v (%s error)\n", cmd, err, errclass.Of(err))
+	return 1
+}
+
+// env is what commands that run jobs need: the configuration, the log and
+// the steps of a job.
+type env struct {
+	cfg   conf.Config
+	log   *logrus.Logger
+	steps *steps.Service
+}
+
+// openEnv loads the configuration (configFile, RS_CONFIG, RS_*), logs to
+// logOut, and builds the clients the steps use.
+func openEnv(ctx context.Context, configFile string, logOut io.Writer) (*env, error) {
+	cfg, err := conf.Load(configFile, nil)
+	if err != nil {
+		return nil, errclass.AsPermanent(err)
+	}
+	log, err := logging.New(cfg.Logger, logOut)
+	if err != nil {
+		return nil, errclass.AsPermanent(err)
+	}
+	instances, err := setup.Instances(cfg.Instances)
+	if err != nil {
+		return nil, errclass.AsPermanent(err)
+	}
+	objects, err := setup.Objects(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &env{cfg: cfg, log: log, steps: steps.New(cfg, instances, objects, nil, log)}, nil
 }

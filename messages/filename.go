@@ -20,14 +20,21 @@ const maxExtensionLength = 16
 //
 //	<meeting date, UTC, 2006-01-02_15-04-05>_<meeting id>_<base name of the key>
 //
-// e.g. "2017-09-11_20-24-43_123_video.mp4". Characters DRACOON refuses are
+// e.g. "2017-09-11_20-24-43_123_video.mp4"; a zero date or meeting id is
+// left out with its "_". Characters DRACOON refuses are
 // replaced by "_", and a name longer than MaxNodeNameLength characters is
 // shortened in its middle, keeping the extension. Keys of one job whose
 // names would be equal get the first 8 hex digits of the SHA-256 of the
 // whole key before the extension, so each key has a name of its own. Every
 // name passes CheckNodeName.
 func FileNames(j *Job) map[string]string {
-	prefix := j.Meeting.Date.UTC().Format("2006-01-02_15-04-05") + "_" + strconv.FormatInt(j.Meeting.ID, 10) + "_"
+	var prefix string
+	if !j.Meeting.Date.IsZero() {
+		prefix = j.Meeting.Date.UTC().Format("2006-01-02_15-04-05") + "_"
+	}
+	if j.Meeting.ID != 0 {
+		prefix += strconv.FormatInt(j.Meeting.ID, 10) + "_"
+	}
 	names := make(map[string]string, len(j.Source.Keys))
 	uses := map[string]int{}
 	for _, k := range j.Source.Keys {

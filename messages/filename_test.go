@@ -61,3 +61,10 @@ func hash8(k string) string {
 	sum := sha256.Sum256([]byte(k))
 	return hex.EncodeToString(sum[:4])
 }
+
+func TestFileNames_without_meeting(t *testing.T) {
+	j := &Job{Source: Source{Keys: []string{"a/rec.mp4"}}}
+	if got := FileNames(j)["a/rec.mp4"]; got != "rec.mp4" {
+		t.Errorf("got %q, want rec.mp4", got)
+	}
+}

@@ -108,7 +108,7 @@ func ParseJob(data []byte, now time.Time) (*Job, error) {
 	dv, dp := field(inst, "instance", "domain")
 	if s, ok := w.str(dp, dv, true); ok {
 		job.Instance = strings.ToLower(strings.TrimSpace(s)) // domains are case-insensitive
-		if strings.ContainsAny(job.Instance, "/ \t?#%\\") {
+		if strings.ContainsAny(job.Instance, notInDomain) {
 			w.errs.add(dp, "%q is not a domain name", s)
 		}
 	}
@@ -357,6 +357,100 @@ func mergeTarget(errs *fieldErrors, path string, list []Target, t Target) []Targ
 		return list
 	}
 	return append(list, t)
+}
+
+// notInDomain are characters that show a value is not a domain name.
+const notInDomain = "/ \t?#%\\"
+
+// TargetSpec is a room path template and its expiration phrase (nil for
+// none), as a command line names a target.
+type TargetSpec struct {
+	Path       string
+	Expiration *string
+}
+
+// NewJob builds a job from its parts, as an operator names them on a
+// command line rather than in a message, with the same checks as ParseJob;
+// a bad part gives a *ValidationError whose paths name the parts
+// ("instance", "bucket", "keys[0]", "targets[1].expiration", "meetingId").
+// The job's meeting has only the id (zero: none).
+func NewJob(instance, bucket string, keys []string, targets []TargetSpec, meetingID int64, now time.Time) (*Job, error) {
+	var errs fieldErrors
+	now = now.UTC().Truncate(time.Second)
+	job := &Job{Version: JobVersion, ReceivedAt: now, Instance: strings.ToLower(strings.TrimSpace(instance)),
+		Source: Source{Bucket: strings.TrimSpace(bucket)}, Meeting: Meeting{ID: meetingID}}
+	switch {
+	case job.Instance == "":
+		errs.add("instance", "is required")
+	case strings.ContainsAny(job.Instance, notInDomain):
+		errs.add("instance", "%q is not a domain name", instance)
+	}
+	if job.Source.Bucket == "" {
+		errs.add("bucket", "is required")
+	}
+	for i, k := range keys {
+		if strings.TrimSpace(k) == "" {
+			errs.add(fmt.Sprintf("keys[%d]", i), "is empty")
+			continue
+		}
+		job.Source.Keys = append(job.Source.Keys, k)
+	}
+	if len(keys) == 0 {
+		errs.add("keys", "at least one key is required")
+	}
+	if meetingID < 0 {
+		errs.add("meetingId", "must not be negative, got %d", meetingID)
+	}
+	for i, t := range targets {
+		tp := fmt.Sprintf("targets[%d]", i)
+		nt, err := NewTarget(t.Path, t.Expiration, job.Instance, "", now)
+		if err != nil {
+			errs.addErr(tp, err)
+			continue
+		}
+		job.Targets = mergeTarget(&errs, tp, job.Targets, nt)
+	}
+	if len(targets) == 0 {
+		errs.add("targets", "at least one target room is required")
+	}
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	job.ID = jobID(job)
+	return job, nil
+}
+
+// MergeTargets returns the targets of a and then those of b whose room path
+// (compared case-insensitively, as DRACOON compares names) is not in a yet.
+// When both name a room with different expirations, the later one wins (no
+// expiration is the latest): a recording is never deleted earlier than one
+// of its sources asked.
+func MergeTargets(a, b []Target) []Target {
+	out := append([]Target(nil), a...)
+next:
+	for _, t := range b {
+		for i, have := range out {
+			if strings.EqualFold(have.Path, t.Path) {
+				if later(t.ExpireAt, have.ExpireAt) {
+					out[i].Expiration, out[i].ExpireAt = t.Expiration, t.ExpireAt
+				}
+				continue next
+			}
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// later reports whether expiration a is later than b; nil is never.
+func later(a, b *time.Time) bool {
+	switch {
+	case b == nil:
+		return false
+	case a == nil:
+		return true
+	}
+	return a.After(*b)
 }
 
 // jobID derives a stable identifier for the recording, so that a redelivered or

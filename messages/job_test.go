@@ -293,3 +293,16 @@ func TestParseJob_rejects(t *testing.T) {
 		})
 	}
 }
+
+func TestMergeTargets(t *testing.T) {
+	at := func(y int) *time.Time { v := time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC); return &v }
+	a := []messages.Target{{Path: "x", Expiration: "1 year", ExpireAt: at(2026)}, {Path: "y"}}
+	b := []messages.Target{{Path: "X", Expiration: "2 years", ExpireAt: at(2027)}, {Path: "Y", Expiration: "1 day", ExpireAt: at(2025)}, {Path: "z"}}
+	got := messages.MergeTargets(a, b)
+	if len(got) != 3 || got[0].Path != "x" || got[0].Expiration != "2 years" || got[1].ExpireAt != nil || got[2].Path != "z" {
+		t.Fatalf("MergeTargets = %+v", got)
+	}
+	if len(a) != 2 || a[0].Expiration != "1 year" {
+		t.Fatal("MergeTargets changed its input")
+	}
+}

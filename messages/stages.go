@@ -50,10 +50,23 @@ func (Job) PayloadType() (string, int) { return PayloadJob, JobVersion }
 // the message and of the instance's meeting-type rules, merged, with their
 // expiration dates. It carries no credentials; stages look those up by instance.
 type ResolvedJob struct {
-	Version      int      `json:"version"`
-	Job          Job      `json:"job"`
-	ParentRoomID int64    `json:"parentRoomId"` // DRACOON room that every target path is relative to
-	Targets      []Target `json:"targets"`
+	Version      int            `json:"version"`
+	Job          Job            `json:"job"`
+	ParentRoomID int64          `json:"parentRoomId"` // DRACOON room that every target path is relative to
+	Targets      []Target       `json:"targets"`
+	Sources      []SourceObject `json:"sources"` // one per source key, in the order of Job.Source.Keys
+}
+
+// SourceObject is one source object as the resolve stage found it, so that
+// the transfer reads exactly that version.
+type SourceObject struct {
+	Key  string `json:"key"`
+	Name string `json:"name"` // its DRACOON file name (FileNames)
+	Size int64  `json:"size"`
+	ETag string `json:"etag,omitempty"`
+	// Gone reports an object already removed after an earlier delivery
+	// transferred it into every target: nothing is left to read.
+	Gone bool `json:"gone,omitempty"`
 }
 
 // PayloadType names the payload and its version for the payload metadata.
@@ -61,9 +74,10 @@ func (ResolvedJob) PayloadType() (string, int) { return PayloadResolvedJob, Reso
 
 // RoomsReady is a resolved job whose target rooms all exist.
 type RoomsReady struct {
-	Version int          `json:"version"`
-	Job     Job          `json:"job"`
-	Rooms   []TargetRoom `json:"rooms"`
+	Version int            `json:"version"`
+	Job     Job            `json:"job"`
+	Rooms   []TargetRoom   `json:"rooms"`
+	Sources []SourceObject `json:"sources"`
 }
 
 // PayloadType names the payload and its version for the payload metadata.
@@ -98,9 +112,10 @@ type TransferredFile struct {
 
 // UploadedFile is one encrypted file in a target room.
 type UploadedFile struct {
-	RoomID int64  `json:"roomId"`
-	NodeID int64  `json:"nodeId"`
-	Name   string `json:"name"`
+	RoomID  int64  `json:"roomId"`
+	NodeID  int64  `json:"nodeId"`
+	Name    string `json:"name"`
+	Existed bool   `json:"existed,omitempty"` // complete from an earlier delivery, not uploaded now
 }
 
 // ShareRequest asks the share stage to hand the file keys of the given files
@@ -110,7 +125,10 @@ type ShareRequest struct {
 	JobID    string  `json:"jobId,omitempty"`
 	Instance string  `json:"instance"`
 	FileIDs  []int64 `json:"fileIds,omitempty"`
-	RoomIDs  []int64 `json:"roomIds,omitempty"` // whole rooms, for the periodic sweep
+	RoomIDs  []int64 `json:"roomIds,omitempty"` // whole rooms
+	// Sweep asks for every room below the instance's parent room (the
+	// periodic sweep).
+	Sweep bool `json:"sweep,omitempty"`
 }
 
 // PayloadType names the payload and its version for the payload metadata.

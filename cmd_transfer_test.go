@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/recording-storage/recording-storage/conf"
+	"github.com/recording-storage/recording-storage/handlers/steps"
+	"github.com/recording-storage/recording-storage/infra/awsclient/awstest"
+	"github.com/recording-storage/recording-storage/infra/configurator"
+	"github.com/recording-storage/recording-storage/infra/dracoon"
+)
+
+// run runs the binary's dispatch with args and returns the exit code and
+// both streams.
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	code := dispatch(ctx, args, stdio{in: strings.NewReader(""), out: &out, err: &errOut})
+	return code, out.String(), errOut.String()
+}
+
+// TestTransferCommand transfers two keys to two rooms on the local stack,
+// twice, and checks what a room member downloads.
+func TestTransferCommand(t *testing.T) {
+	cfg := awstest.Config(t)
+	client := awstest.S3(t, cfg.AWS)
+	bucket := awstest.Bucket(t, client, "cmd-transfer")
+	ctx := context.Background()
+	data := map[string][]byte{"rec/video.mp4": make([]byte, 3<<20+5), "rec/audio.m4a": make([]byte, 1000)}
+	for k, b := range data {
+		_, _ = rand.Read(b)
+		if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &k, Body: bytes.NewReader(b)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stamp := fmt.Sprint(time.Now().UnixNano())
+	args := []string{"transfer", "--instance", "local.recording-storage.test", "--bucket", bucket,
+		"--key", "rec/video.mp4", "--key", "rec/audio.m4a", "--target", "cmd-" + stamp + "/a=1 year",
+		"--target", "cmd-" + stamp + "/b", "--meeting-id", "77", "--remove-source=false", "--json"}
+	var first steps.Summary
+	for i := range 2 {
+		code, out, errOut := run(t, args...)
+		if code != 0 {
+			t.Fatalf("run %d exited %d: %s", i+1, code, errOut)
+		}
+		var sum steps.Summary
+		if err := json.Unmarshal([]byte(out), &sum); err != nil {
+			t.Fatalf("run %d: %v\n%s", i+1, err, out)
+		}
+		if len(sum.Files) != 2 || len(sum.Files[0].Targets) != 2 {
+			t.Fatalf("run %d: summary %+v", i+1, sum)
+		}
+		for fi, f := range sum.Files {
+			for ti, tg := range f.Targets {
+				if tg.Existed != (i == 1) || f.SourceRemoved {
+					t.Fatalf("run %d: %s -> %s: existed=%v removed=%v", i+1, f.Key, tg.RoomPath, tg.Existed, f.SourceRemoved)
+				}
+				if i == 1 && tg.NodeID != first.Files[fi].Targets[ti].NodeID {
+					t.Fatalf("run 2 found file %d, run 1 made %d", tg.NodeID, first.Files[fi].Targets[ti].NodeID)
+				}
+			}
+		}
+		if i == 0 {
+			first = sum
+		}
+		for _, secret := range []string{"service-password", "encryption-password", "local-client-secret"} {
+			if strings.Contains(out+errOut, secret) {
+				t.Errorf("output shows a secret (%s)", secret)
+			}
+		}
+	}
+	// A member of the rooms decrypts what was uploaded.
+	alice := memberClient(t, "alice")
+	for _, f := range first.Files {
+		want := sha256.Sum256(data[f.Key])
+		for _, tg := range f.Targets {
+			h := sha256.New()
+			if _, err := alice.DownloadDecrypted(ctx, tg.NodeID, h); err != nil {
+				t.Fatalf("alice: %s in %s: %v", f.Key, tg.RoomPath, err)
+			}
+			if !bytes.Equal(h.Sum(nil), want[:]) {
+				t.Fatalf("alice: %s in %s decrypts to other content", f.Key, tg.RoomPath)
+			}
+		}
+	}
+
+	// With removal, the sources go once every room has the files.
+	args[len(args)-2] = "--remove-source=true"
+	if code, _, errOut := run(t, args...); code != 0 {
+		t.Fatalf("removing run exited %d: %s", code, errOut)
+	}
+	for k := range data {
+		if _, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &k}); err == nil {
+			t.Errorf("%s is still in S3", k)
+		}
+	}
+	// Sources gone and files everywhere: done, not a missing source.
+	if code, out, errOut := run(t, args...); code != 0 || !strings.Contains(out, `"existed": true`) {
+		t.Fatalf("run after removal exited %d: %s%s", code, out, errOut)
+	}
+}
+
+// TestTransferCommand_refusals: bad arguments and a missing source fail
+// with the reason, and a missing source creates no room.
+func TestTransferCommand_refusals(t *testing.T) {
+	cfg := awstest.Config(t)
+	bucket := awstest.Bucket(t, awstest.S3(t, cfg.AWS), "cmd-refuse")
+	if code, _, errOut := run(t, "transfer", "--bucket", bucket, "--target", "x=1 hour"); code != 2 ||
+		!strings.Contains(errOut, "instance: is required") || !strings.Contains(errOut, "keys: at least one") ||
+		!strings.Contains(errOut, `unknown unit "hour"`) {
+		t.Errorf("bad arguments: exit %d: %s", code, errOut)
+	}
+	room := fmt.Sprintf("missing-%d", time.Now().UnixNano())
+	code, _, errOut := run(t, "transfer", "--instance", "local.recording-storage.test", "--bucket", bucket,
+		"--key", "no/such.mp4", "--target", room)
+	if code != 1 || !strings.Contains(errOut, "no such key") || !strings.Contains(errOut, "permanent") {
+		t.Errorf("missing key: exit %d: %s", code, errOut)
+	}
+	svc := serviceClient(t)
+	if _, found, err := svc.LookupRoomPath(context.Background(), 1, room); err != nil || found {
+		t.Errorf("a missing source created room %s (found=%v, err=%v)", room, found, err)
+	}
+	if code, _, errOut := run(t, "transfer", "--instance", "nobody.example", "--bucket", bucket, "--key", "k", "--target", "x"); code != 1 ||
+		!strings.Contains(errOut, "unknown instance") {
+		t.Errorf("unknown instance: exit %d: %s", code, errOut)
+	}
+}
+
+// serviceClient is the local instance's DRACOON account.
+func serviceClient(t *testing.T) *dracoon.Client {
+	t.Helper()
+	cfg := awstest.Config(t)
+	inst, err := mustInstances(t, cfg).Instance(context.Background(), "local.recording-storage.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := dracoon.New(dracoon.NewConfig(cfg.Dracoon, inst.Dracoon, int64(cfg.S3.ChunkSize), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// memberClient is a member of the local seed (testdata/dracoon/members.json).
+func memberClient(t *testing.T, login string) *dracoon.Client {
+	t.Helper()
+	cfg := awstest.Config(t)
+	inst, err := mustInstances(t, cfg).Instance(context.Background(), "local.recording-storage.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile("testdata/dracoon/members.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var members []demoMember
+	if err := json.Unmarshal(raw, &members); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range members {
+		if m.Login == login {
+			acct := inst.Dracoon
+			acct.Login, acct.Password, acct.EncryptionPassword = m.Login, m.Password, m.EncryptionPassword
+			c, err := dracoon.New(dracoon.NewConfig(cfg.Dracoon, acct, int64(cfg.S3.ChunkSize), nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+	}
+	t.Fatalf("no member %s", login)
+	return nil
+}
+
+func mustInstances(t *testing.T, cfg conf.Config) *configurator.File {
+	t.Helper()
+	f, err := configurator.NewFile(cfg.Instances.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}

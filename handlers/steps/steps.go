@@ -1,0 +1,289 @@
+// Package steps holds what each stage of a job does, apart from how the
+// job travels: resolve its instance configuration, targets and source
+// objects, ensure its rooms, transfer its recordings, share its file keys.
+// The pipeline's handlers and the one-shot commands call the same steps.
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/recording-storage/recording-storage/conf"
+	"github.com/recording-storage/recording-storage/handlers/transfer"
+	"github.com/recording-storage/recording-storage/infra/dracoon"
+	"github.com/recording-storage/recording-storage/infra/errclass"
+	"github.com/recording-storage/recording-storage/infra/logging"
+	"github.com/recording-storage/recording-storage/infra/s3source"
+	"github.com/recording-storage/recording-storage/messages"
+)
+
+// Instances gives the configuration of an instance domain
+// (implemented by the configurator package).
+type Instances interface {
+	Instance(ctx context.Context, domain string) (conf.Instance, error)
+}
+
+// Objects reads, looks up and removes source objects (implemented by
+// *s3source.Source).
+type Objects interface {
+	transfer.Source
+	Head(ctx context.Context, bucket, key string) (s3source.Object, error)
+}
+
+// Service runs the steps of jobs. It is safe for concurrent use.
+type Service struct {
+	cfg       conf.Config
+	instances Instances
+	objects   Objects
+	accounts  *accounts
+	engine    transfer.Options
+	log       logrus.FieldLogger
+}
+
+// New returns a Service with the settings of cfg.
+func New(cfg conf.Config, instances Instances, objects Objects, metrics *transfer.Metrics, log logrus.FieldLogger) *Service {
+	return &Service{
+		cfg: cfg, instances: instances, objects: objects, log: log,
+		accounts: newAccounts(cfg.Dracoon, int64(cfg.S3.ChunkSize), log),
+		engine: transfer.Options{ReadAhead: cfg.S3.Parallel, PartsInFlight: cfg.S3.Parallel,
+			Logger: log, Metrics: metrics},
+	}
+}
+
+// account returns the instance's configuration and DRACOON client.
+func (s *Service) account(ctx context.Context, domain string) (conf.Instance, *dracoon.Client, error) {
+	inst, err := s.instances.Instance(ctx, domain)
+	if err != nil {
+		return inst, nil, err
+	}
+	c, err := s.accounts.client(inst.Dracoon)
+	if err != nil {
+		return inst, nil, errclass.AsPermanent(fmt.Errorf("instance %q: %w", domain, err))
+	}
+	return inst, c, nil
+}
+
+// ResolveOptions says where a job's targets come from.
+type ResolveOptions struct {
+	// InstanceRules adds the targets of the instance's rules for the
+	// meeting's type to the job's own (the pipeline does; the one-shot
+	// transfer command names its targets itself).
+	InstanceRules bool
+}
+
+// Resolve applies the instance configuration to job: the targets of its
+// rules (by meeting type id or "any", with $instance and $meetingType and
+// expirations counted from the job's arrival) merged with the job's own,
+// and every source object looked up, its size and ETag kept so that the
+// transfer reads exactly that version. A missing source is a permanent
+// error, unless its file is already in every target (an earlier delivery
+// transferred and removed it): then it is marked gone. Resolve creates no
+// room.
+func (s *Service) Resolve(ctx context.Context, job *messages.Job, opts ResolveOptions) (messages.ResolvedJob, error) {
+	inst, client, err := s.account(ctx, job.Instance)
+	if err != nil {
+		return messages.ResolvedJob{}, err
+	}
+	targets := job.Targets
+	if opts.InstanceRules {
+		var rules []messages.Target
+		var errs []error
+		for _, r := range inst.Dracoon.Targets {
+			if !r.MeetingTypeID.Matches(job.Meeting.Type.ID) {
+				continue
+			}
+			for _, spec := range r.CopyTo {
+				t, err := messages.NewTarget(spec.Path, spec.Expiration, job.Instance, job.Meeting.Type.Name, job.ReceivedAt)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("instance %q rule for meeting type %s, path %q: %w", job.Instance, r.MeetingTypeID, spec.Path, err))
+					continue
+				}
+				rules = append(rules, t)
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return messages.ResolvedJob{}, errclass.AsPermanent(err)
+		}
+		targets = messages.MergeTargets(targets, rules)
+	}
+	if len(targets) == 0 {
+		return messages.ResolvedJob{}, errclass.AsPermanent(fmt.Errorf("job %s has no target room: the message names none and no rule of instance %q matches meeting type %s",
+			job.ID, job.Instance, meetingType(job)))
+	}
+	rj := messages.ResolvedJob{Version: messages.ResolvedJobVersion, Job: *job, ParentRoomID: inst.Dracoon.ParentRoomID, Targets: targets}
+	names := messages.FileNames(job)
+	for _, key := range job.Source.Keys {
+		src := messages.SourceObject{Key: key, Name: names[key]}
+		obj, err := s.objects.Head(ctx, job.Source.Bucket, key)
+		switch {
+		case err == nil:
+			src.Size, src.ETag = obj.Size, obj.ETag
+		case errors.Is(err, s3source.ErrNoSuchKey):
+			done, derr := s.doneEverywhere(ctx, client, rj.ParentRoomID, targets, src.Name)
+			if derr != nil {
+				return messages.ResolvedJob{}, fmt.Errorf("%w (and cannot tell whether an earlier delivery transferred it: %w)", err, derr)
+			}
+			if !done {
+				return messages.ResolvedJob{}, err
+			}
+			src.Gone = true
+			s.log.WithFields(logrus.Fields{logging.FieldJobID: job.ID, "key": key}).
+				Info("source already transferred to every target and removed")
+		default:
+			return messages.ResolvedJob{}, err
+		}
+		rj.Sources = append(rj.Sources, src)
+	}
+	return rj, nil
+}
+
+func meetingType(job *messages.Job) string {
+	if job.Meeting.Type.ID == nil {
+		return "(none)"
+	}
+	return fmt.Sprint(*job.Meeting.Type.ID)
+}
+
+// doneEverywhere reports whether a file name is in every target room,
+// without creating any.
+func (s *Service) doneEverywhere(ctx context.Context, c *dracoon.Client, parent int64, targets []messages.Target, name string) (bool, error) {
+	for _, t := range targets {
+		room, found, err := c.LookupRoomPath(ctx, parent, t.Path)
+		if err != nil || !found {
+			return false, err
+		}
+		if _, found, err := c.FindFile(ctx, room.ID, name); err != nil || !found {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// EnsureRooms finds or creates every target room of rj below the
+// instance's parent room.
+func (s *Service) EnsureRooms(ctx context.Context, rj messages.ResolvedJob) (messages.RoomsReady, error) {
+	_, client, err := s.account(ctx, rj.Job.Instance)
+	if err != nil {
+		return messages.RoomsReady{}, err
+	}
+	rr := messages.RoomsReady{Version: messages.RoomsReadyVersion, Job: rj.Job, Sources: rj.Sources}
+	for _, t := range rj.Targets {
+		room, err := client.EnsureRoomPath(ctx, rj.ParentRoomID, t.Path)
+		if err != nil {
+			return messages.RoomsReady{}, err
+		}
+		rr.Rooms = append(rr.Rooms, messages.TargetRoom{Target: t, RoomID: room.ID})
+	}
+	return rr, nil
+}
+
+// Transfer brings every source of rr into every room and removes the
+// sources afterwards when removeSource is set. Sources already gone are
+// reported with the files found in the rooms.
+func (s *Service) Transfer(ctx context.Context, rr messages.RoomsReady, removeSource bool) (messages.Transferred, error) {
+	_, client, err := s.account(ctx, rr.Job.Instance)
+	if err != nil {
+		return messages.Transferred{}, err
+	}
+	out := messages.Transferred{Version: messages.TransferredVersion, JobID: rr.Job.ID, Instance: rr.Job.Instance,
+		MeetingID: rr.Job.Meeting.ID}
+	job := transfer.Job{ID: rr.Job.ID, RemoveSource: removeSource}
+	for _, r := range rr.Rooms {
+		job.Targets = append(job.Targets, transfer.Target{RoomID: r.RoomID, Path: r.Path, ExpireAt: r.ExpireAt})
+	}
+	var gone []messages.SourceObject
+	for _, src := range rr.Sources {
+		if src.Gone {
+			gone = append(gone, src)
+			continue
+		}
+		job.Files = append(job.Files, transfer.File{Name: src.Name, Object: s3source.Object{
+			Bucket: rr.Job.Source.Bucket, Key: src.Key, Size: src.Size, ETag: src.ETag}})
+	}
+	if len(job.Files) > 0 {
+		res, err := transfer.New(s.objects, client, s.engine).Transfer(ctx, job)
+		if err != nil {
+			return messages.Transferred{}, err
+		}
+		out.SourceDeleted = removeSource
+		for _, f := range res.Files {
+			tf := messages.TransferredFile{Key: f.Key, Size: f.Size}
+			for _, u := range f.Uploads {
+				tf.Uploads = append(tf.Uploads, messages.UploadedFile{RoomID: u.RoomID, NodeID: u.NodeID, Name: u.Name, Existed: u.Existed})
+			}
+			out.Files = append(out.Files, tf)
+		}
+	}
+	for _, src := range gone {
+		tf := messages.TransferredFile{Key: src.Key, Size: src.Size}
+		for _, r := range rr.Rooms {
+			n, found, err := client.FindFile(ctx, r.RoomID, src.Name)
+			if err != nil {
+				return messages.Transferred{}, err
+			}
+			if !found {
+				return messages.Transferred{}, errclass.AsPermanent(fmt.Errorf("source s3://%s/%s is gone and file %q is not in room %q",
+					rr.Job.Source.Bucket, src.Key, src.Name, r.Path))
+			}
+			tf.Size = n.Size
+			tf.Uploads = append(tf.Uploads, messages.UploadedFile{RoomID: r.RoomID, NodeID: n.ID, Name: n.Name, Existed: true})
+		}
+		out.Files = append(out.Files, tf)
+	}
+	out.CompletedAt = time.Now().UTC()
+	return out, nil
+}
+
+// ShareRequest returns the share request for the files of t.
+func ShareRequest(t messages.Transferred) messages.ShareRequest {
+	req := messages.ShareRequest{Version: messages.ShareRequestVersion, JobID: t.JobID, Instance: t.Instance}
+	for _, f := range t.Files {
+		for _, u := range f.Uploads {
+			req.FileIDs = append(req.FileIDs, u.NodeID)
+		}
+	}
+	return req
+}
+
+// Share hands the file keys of the files and rooms of req (every room below
+// the instance's parent room for a sweep) to every user who lacks them. It
+// goes on after a file or room fails and returns the counts with the joined
+// errors (a key pair that does not unlock fails once: the client remembers).
+func (s *Service) Share(ctx context.Context, req messages.ShareRequest) (dracoon.KeyStats, error) {
+	inst, client, err := s.account(ctx, req.Instance)
+	if err != nil {
+		return dracoon.KeyStats{}, err
+	}
+	var scopes []dracoon.KeyScope
+	for _, id := range req.FileIDs {
+		scopes = append(scopes, dracoon.KeyScope{FileID: id})
+	}
+	for _, id := range req.RoomIDs {
+		scopes = append(scopes, dracoon.KeyScope{RoomID: id})
+	}
+	if req.Sweep {
+		err := client.WalkRooms(ctx, inst.Dracoon.ParentRoomID, func(n dracoon.Node) error {
+			scopes = append(scopes, dracoon.KeyScope{RoomID: n.ID})
+			return nil
+		})
+		if err != nil {
+			return dracoon.KeyStats{}, fmt.Errorf("cannot list the rooms of instance %q: %w", req.Instance, err)
+		}
+	}
+	var (
+		total dracoon.KeyStats
+		errs  []error
+	)
+	for _, sc := range scopes {
+		st, err := client.DistributeMissingKeys(ctx, sc)
+		total.Add(st)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return total, errors.Join(errs...)
+}
