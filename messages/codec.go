@@ -30,7 +30,7 @@ func New(p Payload, jobID string, meetingID int64) (*message.Message, error) {
 	}
 	if len(data) > MaxPayloadSize {
 		name, _ := p.PayloadType()
-		return nil, fmt.Errorf("cannot encode %s payload: %d bytes is more than the limit of %d", name, len(data), MaxPayloadSize)
+		return nil, errclass.AsPermanent(fmt.Errorf("cannot encode %s payload: %d bytes is more than the limit of %d", name, len(data), MaxPayloadSize))
 	}
 	msg := message.NewMessage(watermill.NewUUID(), data)
 	msg.Metadata.Set(MetaPayload, payloadLabel(p))
