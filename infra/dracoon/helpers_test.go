@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -263,6 +265,74 @@ func countFiles(t *testing.T, c *Client, room int64, prefix string) int {
 	q := url.Values{"parent_id": {strconv.FormatInt(room, 10)}, "depth_level": {"0"}, "filter": {"type:eq:file"}, "limit": {"500"}}
 	if err := c.listNodes(context.Background(), q, func(nd Node) bool {
 		if strings.HasPrefix(nd.Name, prefix) {
+			n++
+		}
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// faultLog records the faults an emulator injected (its "injecting fault"
+// log lines) by "METHOD fault", e.g. "PUT after-reset", so that a test can
+// prove that its fault was hit.
+type faultLog struct {
+	mu     sync.Mutex
+	faults map[string]int
+}
+
+// Levels makes faultLog a logrus hook for every level.
+func (f *faultLog) Levels() []logrus.Level { return logrus.AllLevels }
+
+// Fire counts an injected fault.
+func (f *faultLog) Fire(e *logrus.Entry) error {
+	if e.Message != "injecting fault" {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.faults[fmt.Sprintf("%v %v", e.Data["method"], e.Data["fault"])]++
+	return nil
+}
+
+// count returns how often fault (e.g. "after-reset", "after-status-502",
+// "status-503") was injected into requests of method.
+func (f *faultLog) count(method, fault string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.faults[method+" "+fault]
+}
+
+// newFaultEnv starts an emulator like newEnv and records its injected faults.
+func newFaultEnv(t *testing.T, s3 bool) (*env, *faultLog) {
+	t.Helper()
+	fl := &faultLog{faults: map[string]int{}}
+	e := newEnv(t, s3, func(c *emulator.Config) {
+		if l, ok := c.Logger.(*logrus.Logger); ok {
+			l.AddHook(fl)
+			return
+		}
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		l.AddHook(fl)
+		c.Logger = l
+	})
+	return e, fl
+}
+
+// countNodes returns how many nodes of type typ directly below parent are
+// named name or, as autorename would name a second one, "base (N)ext".
+func countNodes(t *testing.T, c *Client, parent int64, typ, name string) int {
+	t.Helper()
+	base, ext := name, ""
+	if i := strings.LastIndexByte(name, '.'); i > 0 {
+		base, ext = name[:i], name[i:]
+	}
+	n := 0
+	q := url.Values{"parent_id": {strconv.FormatInt(parent, 10)}, "depth_level": {"0"}, "filter": {"type:eq:" + typ}, "limit": {"500"}}
+	if err := c.listNodes(context.Background(), q, func(nd Node) bool {
+		if nd.Name == name || (strings.HasPrefix(nd.Name, base+" (") && strings.HasSuffix(nd.Name, ")"+ext)) {
 			n++
 		}
 		return true
