@@ -138,3 +138,13 @@ func TestFile(t *testing.T) {
 		}
 	}
 }
+
+func TestFile_Domains(t *testing.T) {
+	f, err := NewFile("../../conf/instances.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Domains(); len(got) != 2 || got[0] != "local-s3.recording-storage.test" || got[1] != "local.recording-storage.test" {
+		t.Errorf("Domains = %v", got)
+	}
+}

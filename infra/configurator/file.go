@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 
 	"go.yaml.in/yaml/v3"
 
@@ -46,4 +47,14 @@ func (f *File) Instance(_ context.Context, domain string) (conf.Instance, error)
 		return conf.Instance{}, &Error{Domain: domain, Err: ErrUnknownInstance, class: errclass.Permanent}
 	}
 	return in, nil
+}
+
+// Domains returns the instance domains of the file, sorted.
+func (f *File) Domains() []string {
+	out := make([]string, 0, len(f.instances))
+	for d := range f.instances {
+		out = append(out, d)
+	}
+	slices.Sort(out)
+	return out
 }

@@ -364,3 +364,19 @@ func statusOf(err error) int {
 	}
 	return 0
 }
+
+// Reachable reports whether the S3 endpoint answers at all: it asks for a
+// bucket that need not exist, so that any answer, even 403 or 404, counts
+// and no permission is needed; only a failed connection or a 5xx is an
+// error.
+func (s *Source) Reachable(ctx context.Context) error {
+	probe := "recording-storage-reachability-probe"
+	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &probe})
+	if err == nil {
+		return nil
+	}
+	if st := statusOf(err); st != 0 && st < 500 {
+		return nil
+	}
+	return fmt.Errorf("S3 is not reachable: %w", err)
+}
