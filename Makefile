@@ -32,8 +32,8 @@ build: ## Build the ./recording-storage binary
 test: lint ## Vet and gofmt check, then start the stack, go test -race ./..., stop the stack
 	@$(WITH_STACK) $(GO) test -race -count=1 $(TESTFLAGS) $(PKGS)
 
-bench: ## Run the benchmarks (no tests) against the local stack
-	@$(WITH_STACK) $(GO) test -run '^$$' -bench . -benchmem $(BENCHFLAGS) $(PKGS)
+bench: ## Run the benchmarks (no tests) against the local stack; the transfer suite's JSON line comes last (.ci/bench)
+	@$(WITH_STACK) GO='$(GO)' PKGS='$(PKGS)' BENCHFLAGS='$(BENCHFLAGS)' ./.ci/bench
 
 demo: build ## Run the main job end to end on the local stack (starts and stops it)
 	@$(WITH_STACK) ./$(BIN) demo

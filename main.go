@@ -16,12 +16,15 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
 	"github.com/recording-storage/recording-storage/conf"
 	"github.com/recording-storage/recording-storage/handlers/steps"
+	"github.com/recording-storage/recording-storage/handlers/transfer"
 	"github.com/recording-storage/recording-storage/infra/errclass"
 	"github.com/recording-storage/recording-storage/infra/logging"
+	"github.com/recording-storage/recording-storage/infra/s3source"
 	"github.com/recording-storage/recording-storage/infra/setup"
 	"github.com/recording-storage/recording-storage/messages"
 )
@@ -45,6 +48,9 @@ func commands() map[string]command {
 		"validate":         {"parse and validate one job message, print the normalized job", runValidate},
 		"dracoon-emulator": {"run the local DRACOON API emulator", runEmulator},
 		"transfer":         {"transfer S3 objects into DRACOON rooms once, without queues", runTransfer},
+		"run":              {"run the service: the pipeline's stages and the HTTP server", runRun},
+		"submit":           {"validate a job message and send it to the inbound queue", runSubmit},
+		"poison":           {"list, show, requeue or purge the messages of the poison queue", runPoison},
 	}
 }
 
@@ -159,16 +165,20 @@ func commandError(s stdio, cmd string, err error) int {
 	return 1
 }
 
-// env is what commands that run jobs need: the configuration, the log and
-// the steps of a job.
+// env is what commands that run jobs need: the configuration, the log, the
+// clients of the outside world and the steps of a job.
 type env struct {
-	cfg   conf.Config
-	log   *logrus.Logger
-	steps *steps.Service
+	cfg       conf.Config
+	log       *logrus.Logger
+	instances setup.InstanceSource
+	objects   *s3source.Source
+	registry  *prometheus.Registry
+	steps     *steps.Service
 }
 
 // openEnv loads the configuration (configFile, RS_CONFIG, RS_*), logs to
-// logOut, and builds the clients the steps use.
+// logOut, and builds the clients the steps use, with their metrics in a new
+// registry.
 func openEnv(ctx context.Context, configFile string, logOut io.Writer) (*env, error) {
 	cfg, err := conf.Load(configFile, nil)
 	if err != nil {
@@ -186,5 +196,11 @@ func openEnv(ctx context.Context, configFile string, logOut io.Writer) (*env, er
 	if err != nil {
 		return nil, err
 	}
-	return &env{cfg: cfg, log: log, steps: steps.New(cfg, instances, objects, nil, log)}, nil
+	reg := prometheus.NewRegistry()
+	m, err := transfer.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &env{cfg: cfg, log: log, instances: instances, objects: objects, registry: reg,
+		steps: steps.New(cfg, instances, objects, m, log)}, nil
 }

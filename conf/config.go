@@ -4,9 +4,10 @@
 package conf
 
 import (
+	"net/url"
+	"path"
+	"strings"
 	"time"
-
-	"github.com/recording-storage/recording-storage/messages"
 )
 
 // Defaults for zero values in Config.
@@ -31,7 +32,28 @@ const (
 	DefaultAWSRegion           = "us-east-1"
 	DefaultSQSProtocol         = "json"
 	DefaultVisibilityTimeout   = 15 * time.Minute
+	DefaultRetryDelay          = 10 * time.Second
 	DefaultMaxDeliveries       = 5
+	DefaultTransport           = TransportAWS
+)
+
+// Transports that connect the stages (stages.transport).
+const (
+	TransportAWS    = "aws"    // SNS topics and SQS queues
+	TransportMemory = "memory" // Go channels: every stage in one process
+)
+
+// Default topic and queue names. The configuration is the only source of
+// these names at run time.
+const (
+	DefaultInboundQueue     = "recording-jobs"        // inbound job messages, as producers send them
+	DefaultJobsTopic        = "recording-jobs"        // stages.parse.topic, kept for existing files
+	DefaultParsedTopic      = "recording-parsed"      // Job
+	DefaultResolvedTopic    = "recording-resolved"    // ResolvedJob
+	DefaultRoomsReadyTopic  = "recording-rooms-ready" // RoomsReady
+	DefaultTransferredTopic = "recording-transferred" // Transferred
+	DefaultShareTopic       = "recording-share"       // ShareRequest
+	DefaultPoisonTopic      = "recording-poison"      // anything that cannot be processed, with the reason
 )
 
 // Config is the whole service configuration. Default returns it filled with
@@ -70,26 +92,65 @@ type Configurator struct {
 	Timeout  time.Duration `yaml:"timeout"`   // per request
 }
 
-// Stages configures each pipeline stage.
+// Stages configures each pipeline stage and the transport between them.
 type Stages struct {
-	Parse    Stage `yaml:"parse"`
-	Resolve  Stage `yaml:"resolve"`
-	Rooms    Stage `yaml:"rooms"`
-	Transfer Stage `yaml:"transfer"`
-	Share    Stage `yaml:"share"`
+	// Transport is TransportAWS (SNS topics, each read by a stage through its
+	// own SQS queue "<topic>-<stage>") or TransportMemory (one process).
+	Transport string     `yaml:"transport"`
+	Parse     ParseStage `yaml:"parse"`
+	Resolve   Stage      `yaml:"resolve"`
+	Rooms     Stage      `yaml:"rooms"`
+	Transfer  Stage      `yaml:"transfer"`
+	Share     Stage      `yaml:"share"`
+	// Transferred is the topic that announces jobs complete in every target room.
+	Transferred string `yaml:"transferred"`
 	// Poison is the topic that failed messages go to, with the reason.
 	Poison string `yaml:"poison"`
 	// VisibilityTimeout is how long a received message stays hidden from other
-	// consumers; it must outlast the longest handler run.
+	// consumers; the transport extends it while a handler runs.
 	VisibilityTimeout time.Duration `yaml:"visibility_timeout"`
+	// RetryDelay is how long a message that failed (was nacked) waits before
+	// it is delivered again.
+	RetryDelay time.Duration `yaml:"retry_delay"`
 	// MaxDeliveries is how often a message is tried before it goes to the poison queue.
 	MaxDeliveries int `yaml:"max_deliveries"`
 }
 
-// Stage is one stage's queue and its concurrency.
+// Stage is one stage's topic and its concurrency.
 type Stage struct {
 	Workers int    `yaml:"workers"` // messages handled at once
 	Topic   string `yaml:"topic"`   // the topic this stage consumes
+}
+
+// ParseStage is the first stage: it reads the inbound SQS queue that
+// producers send job messages to.
+type ParseStage struct {
+	Workers int `yaml:"workers"` // messages handled at once
+	// Queue is the inbound queue: a name (created if missing) or a full SQS
+	// queue URL (which must exist).
+	Queue string `yaml:"queue"`
+	// Topic is not read: the parse stage reads Queue. It is kept so that
+	// existing files still load.
+	Topic string `yaml:"topic"`
+}
+
+// SubscriptionQueue returns the name of the SQS queue through which stage
+// reads topic.
+func SubscriptionQueue(topic, stage string) string { return topic + "-" + stage }
+
+// InboundQueueName returns the name of an SQS queue given by name or by URL, and
+// whether queue is a valid queue name (1 to 80 letters, digits, '-' or '_')
+// or an http or https URL ending in one.
+func InboundQueueName(queue string) (string, bool) {
+	name := queue
+	if strings.Contains(queue, "/") {
+		u, err := url.Parse(queue)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return "", false
+		}
+		name = path.Base(u.Path)
+	}
+	return name, isQueueName(name)
 }
 
 // S3 configures how recordings are read from S3.
@@ -107,7 +168,11 @@ type Dracoon struct {
 
 // Sharer configures the periodic distribution of missing file keys.
 type Sharer struct {
-	Interval time.Duration `yaml:"interval"` // at least one minute
+	// Instances are the instance domains the sweep covers (in the
+	// environment: comma-separated); empty means every instance of
+	// instances.file.
+	Instances []string      `yaml:"instances"`
+	Interval  time.Duration `yaml:"interval"` // at least one minute
 }
 
 // HTTP configures the health and metrics endpoint.
@@ -145,18 +210,21 @@ func Default() Config {
 			Configurator: Configurator{CacheTTL: DefaultConfiguratorTTL, Timeout: DefaultConfiguratorTimeout},
 		},
 		Stages: Stages{
-			Parse:             stage(messages.TopicJobs, DefaultWorkers),
-			Resolve:           stage(messages.TopicParsed, DefaultWorkers),
-			Rooms:             stage(messages.TopicResolved, DefaultWorkers),
-			Transfer:          stage(messages.TopicRoomsReady, DefaultTransferWorkers),
-			Share:             stage(messages.TopicShare, DefaultWorkers),
-			Poison:            messages.TopicPoison,
+			Transport:         DefaultTransport,
+			Parse:             ParseStage{Workers: DefaultWorkers, Queue: DefaultInboundQueue, Topic: DefaultJobsTopic},
+			Resolve:           stage(DefaultParsedTopic, DefaultWorkers),
+			Rooms:             stage(DefaultResolvedTopic, DefaultWorkers),
+			Transfer:          stage(DefaultRoomsReadyTopic, DefaultTransferWorkers),
+			Share:             stage(DefaultShareTopic, DefaultWorkers),
+			Transferred:       DefaultTransferredTopic,
+			Poison:            DefaultPoisonTopic,
 			VisibilityTimeout: DefaultVisibilityTimeout,
+			RetryDelay:        DefaultRetryDelay,
 			MaxDeliveries:     DefaultMaxDeliveries,
 		},
 		S3:      S3{ChunkSize: DefaultChunkSize, RemoveAfterTransfer: true, Parallel: DefaultTransferParallel},
 		Dracoon: Dracoon{Timeout: DefaultDracoonTimeout, Retries: DefaultDracoonRetries},
-		Sharer:  Sharer{Interval: DefaultSharerInterval},
+		Sharer:  Sharer{Interval: DefaultSharerInterval, Instances: []string{}},
 		HTTP:    HTTP{Listen: DefaultHTTPListen},
 		AWS:     AWS{Region: DefaultAWSRegion, SQSProtocol: DefaultSQSProtocol},
 	}

@@ -48,6 +48,10 @@ func TestLoad_env_overrides(t *testing.T) {
 		"RS_AWS_SECRET_ACCESS_KEY":      "very-secret",
 		"RS_INSTANCES_CONFIGURATOR_URL": "https://configurator.example",
 		"RS_INSTANCES_SOURCE":           "configurator",
+		"RS_STAGES_TRANSPORT":           "memory",
+		"RS_STAGES_PARSE_QUEUE":         "https://sqs.eu-central-1.amazonaws.com/123456789012/jobs",
+		"RS_STAGES_RETRY_DELAY":         "3s",
+		"RS_STAGES_TRANSFERRED":         "done",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +59,9 @@ func TestLoad_env_overrides(t *testing.T) {
 	if cfg.Stages.Transfer.Workers != 7 || cfg.S3.ChunkSize != 8<<20 || cfg.S3.RemoveAfterTransfer ||
 		cfg.Sharer.Interval != 2*time.Minute || cfg.AWS.Endpoints.SQS != "http://127.0.0.1:4100" ||
 		cfg.AWS.SQSProtocol != "query" || cfg.AWS.SecretAccessKey.Reveal() != "very-secret" ||
-		cfg.Instances.Source != "configurator" {
+		cfg.Instances.Source != "configurator" || cfg.Stages.Transport != conf.TransportMemory ||
+		cfg.Stages.Parse.Queue != "https://sqs.eu-central-1.amazonaws.com/123456789012/jobs" ||
+		cfg.Stages.RetryDelay != 3*time.Second || cfg.Stages.Transferred != "done" {
 		t.Errorf("overrides not applied: %+v", cfg)
 	}
 }
@@ -98,6 +104,14 @@ func TestLoad_rejects(t *testing.T) {
 		{name: "key_without_secret", env: map[string]string{"RS_AWS_ACCESS_KEY_ID": "id"}, want: []string{"must be set together"}},
 		{name: "duplicate_topic", env: map[string]string{"RS_STAGES_SHARE_TOPIC": "recording-jobs"}, want: []string{`stages.share.topic must differ from stages.parse.topic, both are "recording-jobs"`}},
 		{name: "bad_topic", env: map[string]string{"RS_STAGES_POISON": "a b"}, want: []string{`stages.poison must be 1 to 80 letters`}},
+		{name: "transport", env: map[string]string{"RS_STAGES_TRANSPORT": "kafka"}, want: []string{`stages.transport must be one of ["aws" "memory"], got "kafka"`}},
+		{name: "subscription_queue_too_long", env: map[string]string{"RS_STAGES_TRANSFER_TOPIC": strings.Repeat("t", 72)}, want: []string{`stages.transfer.topic gives the SQS queue name "` + strings.Repeat("t", 72) + `-transfer", which is 81 characters: SQS allows at most 80`}},
+		{name: "queue_collision", env: map[string]string{"RS_STAGES_PARSE_QUEUE": "recording-share-share"}, want: []string{`stages.share.topic gives the SQS queue name "recording-share-share", which stages.parse.queue gives too`}},
+		{name: "queue_url_collision", env: map[string]string{"RS_STAGES_PARSE_QUEUE": "https://sqs.us-east-1.amazonaws.com/1/recording-parsed-resolve"}, want: []string{`which stages.parse.queue gives too`}},
+		{name: "inbound_queue", env: map[string]string{"RS_STAGES_PARSE_QUEUE": "ftp://host/jobs"}, want: []string{`stages.parse.queue must be a queue name`}},
+		{name: "inbound_queue_name", env: map[string]string{"RS_STAGES_PARSE_QUEUE": "jobs.fifo"}, want: []string{`stages.parse.queue must be a queue name`}},
+		{name: "transferred_duplicate", env: map[string]string{"RS_STAGES_TRANSFERRED": "recording-poison"}, want: []string{`stages.poison must differ from stages.transferred, both are "recording-poison"`}},
+		{name: "retry_delay", env: map[string]string{"RS_STAGES_RETRY_DELAY": "-1s"}, want: []string{"stages.retry_delay must be between 0s and 12h, got -1s"}},
 		{name: "listen", env: map[string]string{"RS_HTTP_LISTEN": "8080"}, want: []string{`http.listen must be host:port, got "8080"`}},
 		{name: "several_at_once", env: map[string]string{"RS_STAGES_PARSE_WORKERS": "0", "RS_STAGES_MAX_DELIVERIES": "0"}, want: []string{"stages.parse.workers", "stages.max_deliveries must be >= 1, got 0"}},
 		{name: "unknown_key_in_file", file: "stages:\n  transfer:\n    wokers: 2\n", want: []string{"field wokers not found"}},

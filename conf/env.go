@@ -86,6 +86,17 @@ func setField(v reflect.Value, raw string) error {
 			return fmt.Errorf("%q is not a boolean (true or false)", raw)
 		}
 		v.SetBool(b)
+	case reflect.Slice:
+		if v.Type().Elem().Kind() != reflect.String {
+			return fmt.Errorf("fields of kind %s cannot be set from the environment", v.Kind())
+		}
+		var list []string
+		for _, item := range strings.Split(raw, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				list = append(list, item)
+			}
+		}
+		v.Set(reflect.ValueOf(list))
 	case reflect.Int, reflect.Int64:
 		n, err := strconv.ParseInt(raw, 10, 64)
 		if err != nil {

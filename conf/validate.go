@@ -48,20 +48,40 @@ func (c Config) Validate() error {
 	v.min("instances.configurator.cache_ttl", c.Instances.Configurator.CacheTTL, 0)
 	v.min("instances.configurator.timeout", c.Instances.Configurator.Timeout, time.Second)
 
+	v.oneOf("stages.transport", c.Stages.Transport, TransportAWS, TransportMemory)
 	topics := map[string]string{}
+	queues := map[string]string{}
+	if c.Stages.Parse.Workers < 1 || c.Stages.Parse.Workers > 1000 {
+		v.addf("stages.parse.workers must be >= 1 and <= 1000, got %d", c.Stages.Parse.Workers)
+	}
+	v.topic("stages.parse.topic", c.Stages.Parse.Topic, topics)
+	if name, ok := InboundQueueName(c.Stages.Parse.Queue); ok {
+		queues[name] = "stages.parse.queue"
+	} else {
+		v.addf("stages.parse.queue must be a queue name (1 to 80 letters, digits, '-' or '_') or an http or https queue URL ending in one, got %q", c.Stages.Parse.Queue)
+	}
 	for _, s := range []struct {
 		name  string
 		stage Stage
-	}{{"parse", c.Stages.Parse}, {"resolve", c.Stages.Resolve}, {"rooms", c.Stages.Rooms}, {"transfer", c.Stages.Transfer}, {"share", c.Stages.Share}} {
+	}{{"resolve", c.Stages.Resolve}, {"rooms", c.Stages.Rooms}, {"transfer", c.Stages.Transfer}, {"share", c.Stages.Share}} {
 		path := "stages." + s.name
 		if s.stage.Workers < 1 || s.stage.Workers > 1000 {
 			v.addf("%s.workers must be >= 1 and <= 1000, got %d", path, s.stage.Workers)
 		}
-		v.topic(path+".topic", s.stage.Topic, topics)
+		if v.topic(path+".topic", s.stage.Topic, topics) {
+			v.queue(path+".topic", SubscriptionQueue(s.stage.Topic, s.name), queues)
+		}
+	}
+	if v.topic("stages.transferred", c.Stages.Transferred, topics) {
+		// The share stage hands out the keys of transferred files.
+		v.queue("stages.transferred", SubscriptionQueue(c.Stages.Transferred, "share"), queues)
 	}
 	v.topic("stages.poison", c.Stages.Poison, topics)
 	if c.Stages.VisibilityTimeout < time.Minute || c.Stages.VisibilityTimeout > maxVisibilityTimeout {
 		v.addf("stages.visibility_timeout must be between 1m and 12h, got %s", c.Stages.VisibilityTimeout)
+	}
+	if c.Stages.RetryDelay < 0 || c.Stages.RetryDelay > maxVisibilityTimeout {
+		v.addf("stages.retry_delay must be between 0s and 12h, got %s", c.Stages.RetryDelay)
 	}
 	if c.Stages.MaxDeliveries < 1 {
 		v.addf("stages.max_deliveries must be >= 1, got %d", c.Stages.MaxDeliveries)
@@ -139,13 +159,29 @@ func (v *validator) url(path, raw string, required bool) {
 	}
 }
 
-func (v *validator) topic(path, name string, seen map[string]string) {
+// topic checks a topic name and that no other setting in seen names the
+// same topic; it reports whether name is valid.
+func (v *validator) topic(path, name string, seen map[string]string) bool {
 	if !isQueueName(name) {
 		v.addf("%s must be 1 to 80 letters, digits, '-' or '_', got %q", path, name)
-		return
+		return false
 	}
 	if other, dup := seen[name]; dup {
 		v.addf("%s must differ from %s, both are %q", path, other, name)
+	}
+	seen[name] = path
+	return true
+}
+
+// queue checks the SQS queue name that the setting at path gives (a topic
+// name joined with its stage) and that no other setting gives the same queue.
+func (v *validator) queue(path, name string, seen map[string]string) {
+	if !isQueueName(name) {
+		v.addf("%s gives the SQS queue name %q, which is %d characters: SQS allows at most 80", path, name, len(name))
+		return
+	}
+	if other, dup := seen[name]; dup {
+		v.addf("%s gives the SQS queue name %q, which %s gives too", path, name, other)
 	}
 	seen[name] = path
 }

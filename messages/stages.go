@@ -2,17 +2,6 @@ package messages
 
 import "time"
 
-// Topics that connect the stages, in the order a job travels.
-const (
-	TopicJobs        = "recording-jobs"        // inbound job messages, as producers send them
-	TopicParsed      = "recording-parsed"      // Job
-	TopicResolved    = "recording-resolved"    // ResolvedJob
-	TopicRoomsReady  = "recording-rooms-ready" // RoomsReady
-	TopicTransferred = "recording-transferred" // Transferred
-	TopicShare       = "recording-share"       // ShareRequest
-	TopicPoison      = "recording-poison"      // anything that cannot be processed, with the reason
-)
-
 // Metadata keys set on every message between stages. Together with the keys
 // Watermill's poison queue and correlation middleware add, a message carries at
 // most MaxMetadataKeys keys (SQS allows 10 attributes, one is Watermill's UUID).

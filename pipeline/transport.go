@@ -1,114 +1,178 @@
 // Package pipeline is the topology of the service: how messages travel
-// between the stages over SNS topics and SQS queues.
+// between the stages over SNS topics and SQS queues, or over Go channels when
+// every stage runs in one process.
 package pipeline
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill-aws/sns"
-	"github.com/ThreeDotsLabs/watermill-aws/sqs"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	amazonsns "github.com/aws/aws-sdk-go-v2/service/sns"
-	amazonsqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/recording-storage/recording-storage/conf"
-	"github.com/recording-storage/recording-storage/infra/awsclient"
+	"github.com/recording-storage/recording-storage/handlers"
+	"github.com/recording-storage/recording-storage/infra/errclass"
 )
 
-// Transport connects the stages over AWS: every stage publishes to SNS
-// topics, and each consumer group reads a topic through its own SQS queue
-// ("<topic>-<group>") subscribed to the topic with raw delivery, so that
-// stages scale and fail independently.
+// Stage names. A stage name is also the consumer group that reads a topic:
+// the aws transport reads topic T for stage S through the SQS queue "T-S".
+const (
+	StageParse    = handlers.StageParse // reads the inbound queue (stages.parse.queue), not a topic
+	StageResolve  = handlers.StageResolve
+	StageRooms    = handlers.StageRooms
+	StageTransfer = handlers.StageTransfer
+	StageShare    = handlers.StageShare
+)
+
+// Transport connects the stages. With the aws transport, producers send jobs
+// to a plain SQS queue that the parse stage reads, and every further stage
+// publishes to SNS topics that each consuming stage reads through its own SQS
+// queue ("<topic>-<stage>", raw delivery), so that stages scale and fail
+// independently. The memory transport gives the same behaviour with Go
+// channels inside one process.
+//
+// Received messages carry MetaReceiveCount; a nacked message comes back after
+// stages.retry_delay; KeepVisible keeps a message from a second worker while
+// its handler runs; publishers refuse messages beyond the SQS and SNS limits.
 type Transport struct {
-	aws    aws.Config
-	conf   conf.AWS
-	stages conf.Stages
-	topics sns.TopicResolver
-	logger watermill.LoggerAdapter
+	cfg     conf.Config
+	logger  watermill.LoggerAdapter
+	backend backend
 }
 
-// NewTransport prepares the SNS and SQS clients described by cfg.
+// subscriptions returns every topic that a stage reads, with the stage;
+// the parse stage reads the inbound queue instead.
+func subscriptions(s conf.Stages) []struct{ topic, stage string } {
+	return []struct{ topic, stage string }{
+		{s.Resolve.Topic, StageResolve},
+		{s.Rooms.Topic, StageRooms},
+		{s.Transfer.Topic, StageTransfer},
+		{s.Share.Topic, StageShare},
+		{s.Transferred, StageShare}, // the share stage hands out the keys of transferred files
+		{s.Poison, PoisonGroup},     // kept for operators: SNS drops what no queue receives
+	}
+}
+
+// backend is one kind of transport.
+type backend interface {
+	setup(ctx context.Context) error
+	publisher() (message.Publisher, error)
+	inboundPublisher() (message.Publisher, error)
+	subscriber(group string, workers int) (message.Subscriber, error)
+	keepVisible(h message.HandlerFunc) message.HandlerFunc
+	close() error
+}
+
+// NewTransport prepares the transport that cfg.Stages.Transport names. It
+// creates nothing yet: see Setup.
 func NewTransport(ctx context.Context, cfg conf.Config, logger watermill.LoggerAdapter) (*Transport, error) {
-	if cfg.AWS.AccountID == "" {
-		return nil, errors.New("aws.account_id must be set: SNS topic ARNs need it")
-	}
-	awsCfg, err := awsclient.Config(ctx, cfg.AWS)
-	if err != nil {
-		return nil, err
-	}
-	topics, err := sns.NewGenerateArnTopicResolver(cfg.AWS.AccountID, cfg.AWS.Region)
-	if err != nil {
-		return nil, fmt.Errorf("cannot resolve SNS topics: %w", err)
-	}
 	if logger == nil {
 		logger = watermill.NopLogger{}
 	}
-	return &Transport{aws: awsCfg, conf: cfg.AWS, stages: cfg.Stages, topics: topics, logger: logger}, nil
+	t := &Transport{cfg: cfg, logger: logger}
+	switch cfg.Stages.Transport {
+	case conf.TransportAWS:
+		b, err := newAWSBackend(ctx, cfg, logger)
+		if err != nil {
+			return nil, err
+		}
+		t.backend = b
+	case conf.TransportMemory:
+		t.backend = newMemoryBackend(cfg.Stages, logger)
+	default:
+		return nil, errclass.AsPermanent(fmt.Errorf("cannot create transport: stages.transport must be %q or %q, got %q",
+			conf.TransportAWS, conf.TransportMemory, cfg.Stages.Transport))
+	}
+	return t, nil
 }
 
-// Publisher returns a publisher to the SNS topics.
-func (t *Transport) Publisher() (*sns.Publisher, error) {
-	pub, err := sns.NewPublisher(sns.PublisherConfig{
-		AWSConfig:     t.aws,
-		OptFns:        []func(*amazonsns.Options){awsclient.SNSOptions(t.conf)},
-		TopicResolver: t.topics,
-		Marshaler:     topicArnMarshaler{},
-	}, t.logger)
+// Kind returns conf.TransportAWS or conf.TransportMemory.
+func (t *Transport) Kind() string { return t.cfg.Stages.Transport }
+
+// Setup creates every topic and queue of the configuration that is missing
+// and applies the queue attributes (the visibility timeout) to queues that
+// already exist. Subscribe creates what it needs itself; Setup also creates
+// the topics that are only published to, so that a process running some
+// stages can publish to stages that run elsewhere. It is safe to repeat.
+func (t *Transport) Setup(ctx context.Context) error { return t.backend.setup(ctx) }
+
+// Input returns what the subscriber of stage subscribes to: the inbound queue
+// for StageParse (a name or URL for aws, its name for memory), the stage's
+// topic for the others.
+func (t *Transport) Input(stage string) (string, error) {
+	s := t.cfg.Stages
+	switch stage {
+	case StageParse:
+		if t.Kind() == conf.TransportMemory {
+			name, _ := conf.InboundQueueName(s.Parse.Queue)
+			return name, nil
+		}
+		return s.Parse.Queue, nil
+	case StageResolve:
+		return s.Resolve.Topic, nil
+	case StageRooms:
+		return s.Rooms.Topic, nil
+	case StageTransfer:
+		return s.Transfer.Topic, nil
+	case StageShare:
+		return s.Share.Topic, nil
+	}
+	return "", errclass.AsPermanent(fmt.Errorf("cannot find the input of stage %q: no such stage", stage))
+}
+
+// Publisher returns a publisher to topics. It refuses messages that SQS or
+// SNS would refuse (see ErrMessageLimits), drops metadata with empty values,
+// and does not forward the delivery metadata of received messages
+// (MetaReceiptHandle, MetaQueueURL, MetaReceiveCount).
+func (t *Transport) Publisher() (message.Publisher, error) {
+	p, err := t.backend.publisher()
 	if err != nil {
-		return nil, fmt.Errorf("cannot create SNS publisher: %w", err)
+		return nil, err
 	}
-	return pub, nil
+	return limitPublisher{next: p}, nil
 }
 
-// Subscriber returns a subscriber for one consumer group that handles up to
-// workers messages at once. Its queues hide a received message for the
-// configured visibility timeout, which must outlast the handler.
-func (t *Transport) Subscriber(group string, workers int) (*sns.Subscriber, error) {
-	if group == "" {
-		return nil, errors.New("cannot create subscriber: empty consumer group")
-	}
-	sub, err := sns.NewSubscriber(
-		sns.SubscriberConfig{
-			AWSConfig:     t.aws,
-			OptFns:        []func(*amazonsns.Options){awsclient.SNSOptions(t.conf)},
-			TopicResolver: t.topics,
-			GenerateSqsQueueName: func(ctx context.Context, topic sns.TopicArn) (string, error) {
-				name, err := sns.ExtractTopicNameFromTopicArn(topic)
-				if err != nil {
-					return "", err
-				}
-				return string(name) + "-" + group, nil
-			},
-		},
-		sqs.SubscriberConfig{
-			AWSConfig:      t.aws,
-			OptFns:         []func(*amazonsqs.Options){awsclient.SQSOptions(t.conf)},
-			ConsumeWorkers: workers,
-			QueueConfigAttributes: sqs.QueueConfigAttributes{
-				VisibilityTimeout: strconv.Itoa(int(t.stages.VisibilityTimeout.Seconds())),
-			},
-		},
-		t.logger,
-	)
+// InboundPublisher returns a publisher to the inbound queue, named as Input
+// returns it for StageParse: it sends as producers do, with SendMessage to the
+// plain SQS queue (with the message's metadata as attributes). It is for
+// tools and tests; the stages publish with Publisher.
+func (t *Transport) InboundPublisher() (message.Publisher, error) {
+	p, err := t.backend.inboundPublisher()
 	if err != nil {
-		return nil, fmt.Errorf("cannot create SNS subscriber for group %s: %w", group, err)
+		return nil, err
 	}
-	return sub, nil
+	return limitPublisher{next: p}, nil
 }
 
-// topicArnMarshaler publishes with TopicArn, the field SNS documents for
-// topics; watermill-aws sets TargetArn, which goaws does not accept.
-type topicArnMarshaler struct {
-	sns.DefaultMarshalerUnmarshaler
+// Subscriber returns a subscriber for stage that handles up to workers
+// messages at once. For StageParse it reads the inbound queue given to
+// Subscribe; for any other name it reads the topic given to Subscribe through
+// the stage's own queue, so every stage gets every message of a topic and the
+// subscribers of one stage share them. Subscribe creates the topic and queue
+// if they are missing. Close returns promptly; messages not yet acked come
+// back later.
+func (t *Transport) Subscriber(stage string, workers int) (message.Subscriber, error) {
+	if stage == "" {
+		return nil, errclass.AsPermanent(errors.New("cannot create subscriber: empty stage name"))
+	}
+	if workers < 1 {
+		workers = 1
+	}
+	return t.backend.subscriber(stage, workers)
 }
 
-func (m topicArnMarshaler) Marshal(arn sns.TopicArn, msg *message.Message) *amazonsns.PublishInput {
-	in := m.DefaultMarshalerUnmarshaler.Marshal(arn, msg)
-	in.TopicArn, in.TargetArn = in.TargetArn, nil
-	return in
+// KeepVisible is a handler middleware that keeps the message hidden from
+// other workers while h runs, however long it runs, by extending its
+// visibility timeout every third of it. Add it outside the middleware that
+// retries or waits (first, with Router.AddMiddleware), so that retries are
+// covered too. With the memory transport it returns h.
+func (t *Transport) KeepVisible(h message.HandlerFunc) message.HandlerFunc {
+	return t.backend.keepVisible(h)
 }
+
+// Close releases the transport; with the memory transport it ends every
+// subscription and drops the messages not yet handled. Close subscribers and
+// publishers first.
+func (t *Transport) Close() error { return t.backend.close() }

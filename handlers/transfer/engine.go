@@ -295,11 +295,18 @@ func (e *Engine) upload(ctx context.Context, job Job, f File, pending []int, log
 		if t.ExpireAt != nil {
 			spec.ExpireAt = *t.ExpireAt
 		}
-		u, err := e.dc.StartUpload(ctx, spec)
+		// A creation abandoned mid-flight would leave a channel nobody can
+		// cancel (its id never arrives): let it finish, then stop.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
+		u, err := e.dc.StartUpload(sctx, spec)
+		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("cannot start upload to room %q: %w", t.Path, err)
 		}
 		ups = append(ups, u)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		if u.Parts() != ups[0].Parts() || u.PartSize() != ups[0].PartSize() {
 			return nil, fmt.Errorf("cannot upload to rooms %q and %q at once: their part layouts differ", job.Targets[pending[0]].Path, t.Path)
 		}

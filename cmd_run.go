@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	amazonsqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/recording-storage/recording-storage/conf"
+	"github.com/recording-storage/recording-storage/handlers"
+	"github.com/recording-storage/recording-storage/infra/awsclient"
+	"github.com/recording-storage/recording-storage/infra/httpserver"
+	"github.com/recording-storage/recording-storage/infra/logging"
+	"github.com/recording-storage/recording-storage/pipeline"
+)
+
+// runRun implements "recording-storage run": the service.
+func runRun(ctx context.Context, args []string, s stdio) int {
+	fs := newFlagSet(s, "run", "run [--config FILE] [--stages parse,resolve,rooms,transfer,share,sweep]",
+		"Runs the pipeline's stages (default: all) and the HTTP server (/healthcheck, /metrics) until SIGTERM or SIGINT.")
+	configFile := configFlag(fs)
+	stageList := fs.String("stages", strings.Join(handlers.AllStages(), ","), "comma-separated stages to run in this process")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(s.err, "run: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return 2
+	}
+	env, err := openEnv(ctx, *configFile, s.err)
+	if err != nil {
+		return commandError(s, "run", err)
+	}
+	if err := serve(ctx, env, strings.Split(*stageList, ",")); err != nil {
+		logging.WithCode(env.log, logging.CodeWorker).WithError(err).Error("service stopped")
+		return commandError(s, "run", err)
+	}
+	return 0
+}
+
+// serve runs the stages and the HTTP server until ctx is done.
+func serve(ctx context.Context, env *env, stages []string) error {
+	svc, err := pipeline.New(ctx, pipeline.Options{Config: env.cfg, Stages: stages, Steps: env.steps,
+		Instances: sweepInstances(env), Registry: env.registry, Logger: env.log})
+	if err != nil {
+		return err
+	}
+	hs, err := httpserver.New(httpserver.Config{Listen: env.cfg.HTTP.Listen, Checks: healthChecks(env, svc),
+		Registry: env.registry, Logger: env.log})
+	if err != nil {
+		_ = svc.Close()
+		return err
+	}
+	logging.WithCode(env.log, logging.CodeStart).WithFields(map[string]any{"stages": svc.Stages(),
+		"transport": env.cfg.Stages.Transport, "http": hs.Addr()}).Info("recording-storage started")
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return svc.Run(gctx) })
+	g.Go(func() error {
+		// Health checks start once the handlers run, so that a starting
+		// service reports "starting", not stopped stages.
+		select {
+		case <-svc.Running():
+		case <-gctx.Done():
+		}
+		return hs.Run(gctx)
+	})
+	err = g.Wait()
+	if ctx.Err() != nil && err == nil {
+		env.log.Info("recording-storage stopped")
+	}
+	return err
+}
+
+// sweepInstances lists the instances the sweep covers: sharer.instances, or
+// every instance of the instance file.
+func sweepInstances(env *env) func(context.Context) ([]string, error) {
+	return func(context.Context) ([]string, error) {
+		if len(env.cfg.Sharer.Instances) > 0 {
+			return env.cfg.Sharer.Instances, nil
+		}
+		if f, ok := env.instances.(interface{ Domains() []string }); ok {
+			return f.Domains(), nil
+		}
+		return nil, errors.New("the sweep needs sharer.instances with the configurator as instance source")
+	}
+}
+
+// healthChecks are the checks of /healthcheck: the stages' (see
+// pipeline.Service.StageChecks), then <component>_error for what the
+// service depends on.
+func healthChecks(env *env, svc *pipeline.Service) []httpserver.Check {
+	checks := svc.StageChecks()
+	if env.cfg.Stages.Transport == conf.TransportAWS {
+		checks = append(checks, httpserver.Check{Name: "sqs_error", Func: sqsCheck(env.cfg)})
+	}
+	checks = append(checks,
+		httpserver.Check{Name: "s3_error", Func: env.objects.Reachable},
+		httpserver.Check{Name: "configurator_error", Func: func(ctx context.Context) error {
+			domains, err := sweepInstances(env)(ctx)
+			if err != nil || len(domains) == 0 {
+				return err
+			}
+			_, err = env.instances.Instance(ctx, domains[0])
+			return err
+		}},
+		httpserver.Check{Name: "dracoon_error", Func: func(ctx context.Context) error {
+			domains, err := sweepInstances(env)(ctx)
+			if err != nil {
+				return nil // reported by configurator_error
+			}
+			var errs []error
+			for _, d := range domains {
+				if err := env.steps.Ping(ctx, d); err != nil {
+					errs = append(errs, fmt.Errorf("instance %s: %w", d, err))
+				}
+			}
+			return errors.Join(errs...)
+		}})
+	return checks
+}
+
+// sqsCheck asks SQS for the inbound queue.
+func sqsCheck(cfg conf.Config) func(context.Context) error {
+	return func(ctx context.Context) error {
+		awsCfg, err := awsclient.Config(ctx, cfg.AWS)
+		if err != nil {
+			return err
+		}
+		name, _ := conf.InboundQueueName(cfg.Stages.Parse.Queue)
+		_, err = awsclient.SQS(awsCfg, cfg.AWS).GetQueueUrl(ctx, &amazonsqs.GetQueueUrlInput{QueueName: &name})
+		return err
+	}
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/recording-storage/recording-storage/conf"
+	"github.com/recording-storage/recording-storage/messages"
+	"github.com/recording-storage/recording-storage/pipeline"
+)
+
+// runSubmit implements "recording-storage submit FILE|-": validate a job
+// message and send it to the inbound queue, as a producer would.
+func runSubmit(ctx context.Context, args []string, s stdio) int {
+	fs := newFlagSet(s, "submit", "submit [--config FILE] FILE|-",
+		"Validates one job message and sends it, unchanged, to the inbound queue (stages.parse.queue).")
+	configFile := configFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 2
+	}
+	data, err := readInput(fs.Arg(0), s.in)
+	if err != nil {
+		return commandError(s, "submit", err)
+	}
+	job, err := messages.ParseJob(data, time.Now())
+	if err != nil {
+		return usageError(s, "submit", err)
+	}
+	cfg, err := conf.Load(*configFile, nil)
+	if err != nil {
+		return commandError(s, "submit", err)
+	}
+	if err := submit(ctx, cfg, data); err != nil {
+		return commandError(s, "submit", err)
+	}
+	fmt.Fprintf(s.out, "submitted job %s (meeting %d) to %s\n", job.ID, job.Meeting.ID, cfg.Stages.Parse.Queue)
+	return 0
+}
+
+// submit sends a job message's body to the inbound queue.
+func submit(ctx context.Context, cfg conf.Config, body []byte) error {
+	t, err := pipeline.NewTransport(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	if err := t.Setup(ctx); err != nil {
+		return err
+	}
+	pub, err := t.InboundPublisher()
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	queue, err := t.Input(pipeline.StageParse)
+	if err != nil {
+		return err
+	}
+	msg := message.NewMessage(watermill.NewUUID(), body)
+	msg.SetContext(ctx)
+	return pub.Publish(queue, msg)
+}

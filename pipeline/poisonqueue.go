@@ -1,0 +1,301 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	amazonsqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/recording-storage/recording-storage/conf"
+	"github.com/recording-storage/recording-storage/infra/errclass"
+	"github.com/recording-storage/recording-storage/messages"
+)
+
+// PoisonGroup is the consumer group whose queue ("<poison topic>-inspect")
+// keeps the poison topic's messages for operators: nothing reads it but the
+// poison commands, and nothing leaves it until it is requeued or purged.
+const PoisonGroup = "inspect"
+
+// poisonHold is how long List hides the messages it reads from other
+// readers before it releases them again.
+const poisonHold = 60 * time.Second
+
+// ErrNotInPoisonQueue reports a message id that the poison queue does not
+// hold.
+var ErrNotInPoisonQueue = errclass.New(errclass.Permanent, "no such message in the poison queue")
+
+// PoisonMessage is one message of the poison queue.
+type PoisonMessage struct {
+	ID         string            `json:"id"`   // the SQS message id
+	Time       time.Time         `json:"time"` // when it was poisoned
+	Stage      string            `json:"stage"`
+	Class      string            `json:"class"`
+	Reason     string            `json:"reason"`
+	Deliveries int               `json:"deliveries"`
+	JobID      string            `json:"jobId,omitempty"`
+	Payload    string            `json:"payload"`
+	Metadata   map[string]string `json:"metadata"`
+	receipt    string
+}
+
+// PoisonQueue reads and empties the poison queue (aws transport only).
+type PoisonQueue struct {
+	t   *Transport
+	b   *awsBackend
+	url string
+}
+
+// PoisonQueue opens the poison queue, creating and subscribing it if it is
+// missing.
+func (t *Transport) PoisonQueue(ctx context.Context) (*PoisonQueue, error) {
+	b, ok := t.backend.(*awsBackend)
+	if !ok {
+		return nil, errclass.AsPermanent(errors.New("the poison queue needs stages.transport aws: with the memory transport it lives and dies with the process"))
+	}
+	url, err := b.ensureSubscription(ctx, t.cfg.Stages.Poison, PoisonGroup)
+	if err != nil {
+		return nil, err
+	}
+	return &PoisonQueue{t: t, b: b, url: url}, nil
+}
+
+// List returns every message of the poison queue, oldest first, and leaves
+// them in the queue.
+func (q *PoisonQueue) List(ctx context.Context) ([]PoisonMessage, error) {
+	msgs, err := q.receiveAll(ctx)
+	q.release(msgs)
+	return msgs, err
+}
+
+// receiveAll receives every message of the queue and keeps them hidden for
+// poisonHold; the caller releases or deletes them. When want names ids not
+// found, it tries again a few times: a message another reader held a moment
+// ago becomes visible again shortly.
+func (q *PoisonQueue) receiveAll(ctx context.Context, want ...string) ([]PoisonMessage, error) {
+	seen := map[string]bool{}
+	var out []PoisonMessage
+	held := q.count(ctx) // messages in the queue, visible or not
+	for round := 0; ; round++ {
+		var err error
+		if out, err = q.receiveRound(ctx, seen, out); err != nil {
+			return out, err
+		}
+		missing := len(out) < held
+		for _, id := range want {
+			missing = missing || !seen[id]
+		}
+		if !missing || round >= 3 {
+			break
+		}
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return out, ctx.Err()
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out, nil
+}
+
+// count returns how many messages the queue holds, visible or hidden by
+// another reader, as SQS estimates it; 0 when it cannot tell.
+func (q *PoisonQueue) count(ctx context.Context) int {
+	out, err := q.b.sqs.GetQueueAttributes(ctx, &amazonsqs.GetQueueAttributesInput{QueueUrl: aws.String(q.url),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
+			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, k := range []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
+		sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible} {
+		v, _ := strconv.Atoi(out.Attributes[string(k)])
+		n += v
+	}
+	return n
+}
+
+// receiveRound receives messages until a receive brings nothing new.
+func (q *PoisonQueue) receiveRound(ctx context.Context, seen map[string]bool, out []PoisonMessage) ([]PoisonMessage, error) {
+	for {
+		res, err := q.b.sqs.ReceiveMessage(ctx, &amazonsqs.ReceiveMessageInput{
+			QueueUrl: aws.String(q.url), MaxNumberOfMessages: 10, VisibilityTimeout: int32(poisonHold / time.Second),
+			WaitTimeSeconds: 0, MessageAttributeNames: []string{"All"},
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameSentTimestamp},
+		})
+		if err != nil {
+			return out, fmt.Errorf("cannot read the poison queue: %w", err)
+		}
+		fresh := 0
+		for _, m := range res.Messages {
+			id := aws.ToString(m.MessageId)
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			fresh++
+			out = append(out, poisonMessage(m))
+		}
+		if fresh == 0 {
+			return out, nil
+		}
+	}
+}
+
+// poisonMessage reads one SQS message of the poison queue.
+func poisonMessage(m sqstypes.Message) PoisonMessage {
+	pm := PoisonMessage{ID: aws.ToString(m.MessageId), Payload: aws.ToString(m.Body), Metadata: map[string]string{},
+		receipt: aws.ToString(m.ReceiptHandle)}
+	for k, v := range m.MessageAttributes {
+		if s, ok := attributeText(v); ok {
+			pm.Metadata[k] = s
+		}
+	}
+	if ms, err := strconv.ParseInt(m.Attributes[string(sqstypes.MessageSystemAttributeNameSentTimestamp)], 10, 64); err == nil {
+		pm.Time = time.UnixMilli(ms).UTC()
+	}
+	pm.Stage, pm.Class, pm.Reason = pm.Metadata[MetaPoisonStage], pm.Metadata[MetaPoisonClass], pm.Metadata[MetaPoisonReason]
+	pm.Deliveries, _ = strconv.Atoi(pm.Metadata[MetaPoisonDeliveries])
+	pm.JobID = pm.Metadata[messages.MetaJobID]
+	return pm
+}
+
+// release makes messages visible again after a second. Not at once (0):
+// goaws v0.4.5 takes 0 to mean the queue's whole visibility timeout.
+func (q *PoisonQueue) release(msgs []PoisonMessage) {
+	ctx, cancel := context.WithTimeout(context.Background(), awsCallTimeout)
+	defer cancel()
+	for _, m := range msgs {
+		_, _ = q.b.sqs.ChangeMessageVisibility(ctx, &amazonsqs.ChangeMessageVisibilityInput{
+			QueueUrl: aws.String(q.url), ReceiptHandle: aws.String(m.receipt), VisibilityTimeout: 1})
+	}
+}
+
+// Show returns the message id.
+func (q *PoisonQueue) Show(ctx context.Context, id string) (PoisonMessage, error) {
+	msgs, err := q.receiveAll(ctx, id)
+	q.release(msgs)
+	if err != nil {
+		return PoisonMessage{}, err
+	}
+	for _, m := range msgs {
+		if m.ID == id {
+			return m, nil
+		}
+	}
+	return PoisonMessage{}, fmt.Errorf("message %s: %w", id, ErrNotInPoisonQueue)
+}
+
+// Requeue sends the messages with the given ids (all, when ids is empty)
+// back to the stage they failed in and then removes them from the poison
+// queue. It returns the messages requeued.
+func (q *PoisonQueue) Requeue(ctx context.Context, ids ...string) ([]PoisonMessage, error) {
+	msgs, err := q.receiveAll(ctx, ids...)
+	if err != nil {
+		q.release(msgs)
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	var done, keep []PoisonMessage
+	var errs []error
+	for _, m := range msgs {
+		if len(ids) > 0 && !want[m.ID] {
+			keep = append(keep, m)
+			continue
+		}
+		delete(want, m.ID)
+		if err := q.resend(ctx, m); err != nil {
+			errs = append(errs, fmt.Errorf("message %s: %w", m.ID, err))
+			keep = append(keep, m)
+			continue
+		}
+		if _, err := q.b.sqs.DeleteMessage(ctx, &amazonsqs.DeleteMessageInput{QueueUrl: aws.String(q.url), ReceiptHandle: aws.String(m.receipt)}); err != nil {
+			errs = append(errs, fmt.Errorf("message %s was requeued but stays in the poison queue: %w", m.ID, err))
+		}
+		done = append(done, m)
+	}
+	q.release(keep)
+	for id := range want {
+		errs = append(errs, fmt.Errorf("message %s: %w", id, ErrNotInPoisonQueue))
+	}
+	return done, errors.Join(errs...)
+}
+
+// resend publishes a poisoned message where the stage it failed in reads:
+// a job message as producers sent it to the inbound queue, a stage message
+// to the topic of its payload type.
+func (q *PoisonQueue) resend(ctx context.Context, m PoisonMessage) error {
+	msg := message.NewMessage(watermill.NewUUID(), []byte(m.Payload))
+	for _, k := range keptMetadata() {
+		if v := m.Metadata[k]; v != "" {
+			msg.Metadata.Set(k, v)
+		}
+	}
+	msg.SetContext(ctx)
+	topic, inbound, err := requeueTarget(q.t.cfg.Stages, m.Metadata[messages.MetaPayload])
+	if err != nil {
+		return err
+	}
+	pub, err := q.t.Publisher()
+	if inbound {
+		pub, err = q.t.InboundPublisher()
+	}
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	return pub.Publish(topic, msg)
+}
+
+// requeueTarget returns where a message with the payload label (e.g.
+// "rooms-ready/1"; empty for an inbound job message) is read.
+func requeueTarget(s conf.Stages, label string) (topic string, inbound bool, err error) {
+	if label == "" {
+		return s.Parse.Queue, true, nil
+	}
+	name, _, _ := strings.Cut(label, "/")
+	switch name {
+	case messages.PayloadJob:
+		return s.Resolve.Topic, false, nil
+	case messages.PayloadResolvedJob:
+		return s.Rooms.Topic, false, nil
+	case messages.PayloadRoomsReady:
+		return s.Transfer.Topic, false, nil
+	case messages.PayloadTransferred:
+		return s.Transferred, false, nil
+	case messages.PayloadShareRequest:
+		return s.Share.Topic, false, nil
+	}
+	return "", false, errclass.AsPermanent(fmt.Errorf("cannot requeue a %q message: no stage reads it", label))
+}
+
+// Purge deletes every message of the poison queue and returns how many.
+func (q *PoisonQueue) Purge(ctx context.Context) (int, error) {
+	msgs, err := q.receiveAll(ctx)
+	if err != nil {
+		q.release(msgs)
+		return 0, err
+	}
+	n := 0
+	var errs []error
+	for _, m := range msgs {
+		if _, err := q.b.sqs.DeleteMessage(ctx, &amazonsqs.DeleteMessageInput{QueueUrl: aws.String(q.url), ReceiptHandle: aws.String(m.receipt)}); err != nil {
+			errs = append(errs, fmt.Errorf("message %s: %w", m.ID, err))
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}

@@ -1,0 +1,303 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/components/metrics"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/recording-storage/recording-storage/conf"
+	"github.com/recording-storage/recording-storage/handlers"
+	"github.com/recording-storage/recording-storage/infra/errclass"
+	"github.com/recording-storage/recording-storage/infra/httpserver"
+)
+
+// routerCloseTimeout bounds how long a stopping service waits for handlers
+// in flight; messages still unacked then come back through their queues.
+const routerCloseTimeout = 30 * time.Second
+
+// Options configures a Service.
+type Options struct {
+	Config conf.Config
+	// Stages to run; empty means all (handlers.AllStages).
+	Stages []string
+	// Steps do the work of the stages.
+	Steps handlers.Steps
+	// Instances lists the instance domains the sweep covers.
+	Instances func(ctx context.Context) ([]string, error)
+	// Registry receives the router's and the pipeline's metrics; nil: none.
+	Registry prometheus.Registerer
+	Logger   logrus.FieldLogger
+	// Now is the clock of the parse stage; nil: time.Now.
+	Now func() time.Time
+}
+
+// Service runs the selected stages of the pipeline in this process.
+type Service struct {
+	opts      Options
+	transport *Transport
+	router    *message.Router
+	stages    []string
+	counters  *counters
+	publisher message.Publisher
+	handlers  map[string][]*message.Handler // by stage
+}
+
+// New sets up the transport (topics and queues) and a router with one
+// handler per selected stage.
+func New(ctx context.Context, opts Options) (*Service, error) {
+	stages, err := selectStages(opts.Stages)
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	wlog := NewWatermillLogger(log)
+	t, err := NewTransport(ctx, opts.Config, wlog)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.Setup(ctx); err != nil {
+		return nil, fmt.Errorf("cannot set up the %s transport: %w", t.Kind(), err)
+	}
+	pub, err := t.Publisher()
+	if err != nil {
+		return nil, err
+	}
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: routerCloseTimeout}, wlog)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{opts: opts, transport: t, router: router, stages: stages, publisher: pub,
+		handlers: map[string][]*message.Handler{}}
+	if s.counters, err = newCounters(opts.Registry); err != nil {
+		return nil, err
+	}
+	// Outermost first: the correlation id reaches every output message; the
+	// visibility of a message is kept while anything below (retries too)
+	// runs; the metrics observe the whole handling.
+	router.AddMiddleware(middleware.CorrelationID, t.KeepVisible)
+	if opts.Registry != nil {
+		metrics.NewPrometheusMetricsBuilder(opts.Registry, "recording_storage", "").AddPrometheusRouterMetrics(router)
+	}
+	for _, st := range stages {
+		if err := s.addStage(st); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// selectStages checks a stage list; empty means all.
+func selectStages(list []string) ([]string, error) {
+	all := handlers.AllStages()
+	if len(list) == 0 {
+		return all, nil
+	}
+	var out []string
+	for _, st := range list {
+		st = strings.TrimSpace(st)
+		if !slices.Contains(all, st) {
+			return nil, errclass.AsPermanent(fmt.Errorf("unknown stage %q (stages: %s)", st, strings.Join(all, ",")))
+		}
+		if !slices.Contains(out, st) {
+			out = append(out, st)
+		}
+	}
+	return out, nil
+}
+
+// addStage registers the handlers of one stage.
+func (s *Service) addStage(stage string) error {
+	cfg := s.opts.Config
+	st := cfg.Stages
+	steps := s.opts.Steps
+	switch stage {
+	case handlers.StageParse:
+		return s.add(stage, stage, st.Parse.Workers, st.Resolve.Topic, handlers.Parse{Now: s.opts.Now}.Handle)
+	case handlers.StageResolve:
+		return s.add(stage, stage, st.Resolve.Workers, st.Rooms.Topic, handlers.Resolve{Steps: steps}.Handle)
+	case handlers.StageRooms:
+		return s.add(stage, stage, st.Rooms.Workers, st.Transfer.Topic, handlers.Rooms{Steps: steps}.Handle)
+	case handlers.StageTransfer:
+		return s.add(stage, stage, st.Transfer.Workers, st.Transferred,
+			handlers.Transfer{Steps: steps, RemoveSource: cfg.S3.RemoveAfterTransfer}.Handle)
+	case handlers.StageShare:
+		// Files of transferred jobs, read from the announcement topic, and
+		// share requests (the sweep's), read from the share topic.
+		if err := s.addConsumer(stage, "share-transferred", st.Transferred, st.Share.Workers,
+			handlers.ShareTransferred{Steps: steps}.Handle); err != nil {
+			return err
+		}
+		return s.addConsumer(stage, "share-requested", st.Share.Topic, st.Share.Workers,
+			handlers.ShareRequested{Steps: steps}.Handle)
+	case handlers.StageSweep:
+		return nil // see Run
+	}
+	return fmt.Errorf("no handler for stage %q", stage)
+}
+
+// add registers a handler of stage that reads the stage's input and
+// publishes its results to out.
+func (s *Service) add(stage, name string, workers int, out string, h message.HandlerFunc) error {
+	in, err := s.transport.Input(stage)
+	if err != nil {
+		return err
+	}
+	sub, err := s.transport.Subscriber(stage, workers)
+	if err != nil {
+		return err
+	}
+	mws, err := s.failures(stage).Middlewares()
+	if err != nil {
+		return err
+	}
+	rh := s.router.AddHandler(name, in, sub, out, s.publisher, h)
+	rh.AddMiddleware(mws...)
+	s.handlers[stage] = append(s.handlers[stage], rh)
+	return nil
+}
+
+// addConsumer registers a handler of stage that reads topic and publishes
+// nothing.
+func (s *Service) addConsumer(stage, name, topic string, workers int, h message.NoPublishHandlerFunc) error {
+	sub, err := s.transport.Subscriber(stage, workers)
+	if err != nil {
+		return err
+	}
+	mws, err := s.failures(stage).Middlewares()
+	if err != nil {
+		return err
+	}
+	rh := s.router.AddConsumerHandler(name, topic, sub, h)
+	rh.AddMiddleware(mws...)
+	s.handlers[stage] = append(s.handlers[stage], rh)
+	return nil
+}
+
+// failures returns the failure handling of stage.
+func (s *Service) failures(stage string) Failures {
+	st := s.opts.Config.Stages
+	return Failures{
+		Stage: stage, Poison: s.publisher, PoisonTopic: st.Poison, MaxDeliveries: st.MaxDeliveries,
+		Deliveries: ReceiveCount,
+		Retry: middleware.Retry{MaxRetries: 3, InitialInterval: time.Second, MaxInterval: 10 * time.Second,
+			Multiplier: 2, RandomizationFactor: 0.3},
+		OnPoison: s.counters.poisoned, OnRetry: s.counters.retried,
+		Logger: s.opts.Logger,
+	}
+}
+
+// Run runs the handlers (and the sweep, when selected) until ctx is done,
+// then stops taking messages and waits a bounded time for those in flight.
+func (s *Service) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	if len(s.router.Handlers()) > 0 {
+		g.Go(func() error {
+			if err := s.router.Run(gctx); err != nil {
+				return fmt.Errorf("router stopped: %w", err)
+			}
+			if ctx.Err() == nil {
+				return errors.New("router stopped")
+			}
+			return nil
+		})
+	}
+	if slices.Contains(s.stages, handlers.StageSweep) {
+		sw := handlers.Sweep{Instances: s.opts.Instances, Interval: s.opts.Config.Sharer.Interval, Logger: s.opts.Logger,
+			Publish: func(msgs ...*message.Message) error {
+				return s.publisher.Publish(s.opts.Config.Stages.Share.Topic, msgs...)
+			}}
+		g.Go(func() error { return sw.Run(gctx) })
+	}
+	err := g.Wait()
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Running returns a channel closed once the router runs.
+func (s *Service) Running() chan struct{} { return s.router.Running() }
+
+// StageDown reports whether the stage is not working: the router is not
+// running, or one of the stage's handlers stopped (its subscription ended).
+// The sweep is down when the service is not running.
+func (s *Service) StageDown(stage string) bool {
+	if !s.router.IsRunning() || s.router.IsClosed() {
+		return true
+	}
+	for _, h := range s.handlers[stage] {
+		select {
+		case <-h.Stopped():
+			return true
+		default:
+		}
+	}
+	return false
+}
+
+// StageChecks are the health checks of the stages this service runs, named
+// as the original service named its workers: worker_error_<worker>, the
+// transfer stage's being the original's worker_error_file_transferer.
+func (s *Service) StageChecks() []httpserver.Check {
+	workers := map[string]string{
+		handlers.StageParse: "parser", handlers.StageResolve: "resolver", handlers.StageRooms: "room_creator",
+		handlers.StageTransfer: "file_transferer", handlers.StageShare: "sharer", handlers.StageSweep: "global_sharer",
+	}
+	var checks []httpserver.Check
+	for _, st := range s.stages {
+		checks = append(checks, httpserver.Check{Name: "worker_error_" + workers[st], Func: func(context.Context) error {
+			if s.StageDown(st) {
+				return fmt.Errorf("stage %s is not running", st)
+			}
+			return nil
+		}})
+	}
+	return checks
+}
+
+// Stages returns the stages this service runs.
+func (s *Service) Stages() []string { return s.stages }
+
+// Close stops the router and releases the transport.
+func (s *Service) Close() error {
+	return errors.Join(s.router.Close(), s.publisher.Close(), s.transport.Close())
+}
+
+// counters are the pipeline's own metrics beside Watermill's.
+type counters struct {
+	poisonedTotal *prometheus.CounterVec
+	retriesTotal  *prometheus.CounterVec
+}
+
+func newCounters(reg prometheus.Registerer) (*counters, error) {
+	c := &counters{
+		poisonedTotal: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recording_storage_poisoned_total",
+			Help: "Messages moved to the poison queue, by stage and error class."}, []string{"stage", "class"}),
+		retriesTotal: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recording_storage_retries_total",
+			Help: "In-process retries of failed handlers, by stage."}, []string{"stage"}),
+	}
+	if reg != nil {
+		for _, col := range []prometheus.Collector{c.poisonedTotal, c.retriesTotal} {
+			if err := reg.Register(col); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return c, nil
+}
+
+func (c *counters) poisoned(stage string, class errclass.Class) {
+	c.poisonedTotal.WithLabelValues(stage, class.String()).Inc()
+}
+
+func (c *counters) retried(stage string) { c.retriesTotal.WithLabelValues(stage).Inc() }
