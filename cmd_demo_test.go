@@ -1,37 +1,32 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"os"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/recording-storage/recording-storage/infra/awsclient/awstest"
 )
 
-// TestDemoCommand runs the demo against the DRACOON emulators of the local
-// stack, in both upload modes, with a small recording.
+// TestDemoCommand runs the demo on the local stack, through the service's
+// queues, for both DRACOON emulators (proxy chunks and S3 direct parts),
+// with a small recording.
 func TestDemoCommand(t *testing.T) {
-	if os.Getenv("RS_TEST_STACK") == "" {
-		t.Fatal("the local stack is not running: run `make test`, or `make stack-up` and `. .stack/env` before `go test`")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var out, errOut bytes.Buffer
-	code := dispatch(ctx, []string{"demo", "--size", "3MiB"}, stdio{in: strings.NewReader(""), out: &out, err: &errOut})
+	awstest.Config(t)
+	code, out, errOut := run(t, "demo", "--size", "3MiB", "--bucket", "demo-test")
 	if code != 0 {
-		t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
+		t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
-	for _, want := range []string{"encrypted as proxy chunks", "encrypted as S3 direct parts", "alice", "bob"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("demo output lacks %q:\n%s", want, out.String())
+	for _, want := range []string{"local.recording-storage.test/live now", "local-s3.recording-storage.test/live now",
+		"some room/sub-room", "stage     transferred", "decrypted by alice, bob, S3 source removed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
 	}
-	if got := strings.Count(out.String(), "matches"); got != 4 {
-		t.Errorf("%d members' checks passed, want 4 (2 members × 2 modes):\n%s", got, out.String())
+	if got := strings.Count(out, "matches"); got != 8 {
+		t.Errorf("%d member checks passed, want 8 (2 members × 2 rooms × 2 instances):\n%s", got, out)
 	}
 	for _, secret := range []string{"service-password", "encryption-password", "local-client-secret"} {
-		if strings.Contains(out.String()+errOut.String(), secret) {
+		if strings.Contains(out+errOut, secret) {
 			t.Errorf("demo output shows a secret (%s)", secret)
 		}
 	}

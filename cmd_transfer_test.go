@@ -19,13 +19,14 @@ import (
 	"github.com/recording-storage/recording-storage/infra/awsclient/awstest"
 	"github.com/recording-storage/recording-storage/infra/configurator"
 	"github.com/recording-storage/recording-storage/infra/dracoon"
+	"github.com/recording-storage/recording-storage/pipeline/demo"
 )
 
 // run runs the binary's dispatch with args and returns the exit code and
 // both streams.
 func run(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	var out, errOut bytes.Buffer
 	code := dispatch(ctx, args, stdio{in: strings.NewReader(""), out: &out, err: &errOut})
@@ -166,7 +167,7 @@ func memberClient(t *testing.T, login string) *dracoon.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var members []demoMember
+	var members []demo.Member
 	if err := json.Unmarshal(raw, &members); err != nil {
 		t.Fatal(err)
 	}

@@ -50,6 +50,7 @@ func commands() map[string]command {
 		"transfer":         {"transfer S3 objects into DRACOON rooms once, without queues", runTransfer},
 		"run":              {"run the service: the pipeline's stages and the HTTP server", runRun},
 		"submit":           {"validate a job message and send it to the inbound queue", runSubmit},
+		"process":          {"run one job message through every stage in this process, without queues", runProcess},
 		"poison":           {"list, show, requeue or purge the messages of the poison queue", runPoison},
 	}
 }

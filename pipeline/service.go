@@ -301,3 +301,6 @@ func (c *counters) poisoned(stage string, class errclass.Class) {
 }
 
 func (c *counters) retried(stage string) { c.retriesTotal.WithLabelValues(stage).Inc() }
+
+// Transport returns the service's transport.
+func (s *Service) Transport() *Transport { return s.transport }
