@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # Recording Storage image: a static binary on distroless, running as non-root.
 #   docker build -t recording-storage .
-#   docker run --rm recording-storage validate - < message.json
+#   docker run --rm -e RS_AWS_ACCOUNT_ID=... -p 8080:8080 recording-storage            # the service
+#   docker run --rm recording-storage validate - < message.json                          # a tool
 
 FROM golang:1.26 AS build
 WORKDIR /src
@@ -15,7 +16,11 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
 # static-debian12 has CA certificates and tzdata (for HTTPS to AWS and DRACOON) and no shell.
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/recording-storage /recording-storage
+COPY conf/recording-storage.yaml /etc/recording-storage/recording-storage.yaml
 USER nonroot:nonroot
+# Inside a container the default 127.0.0.1 cannot be reached from outside: listen on every interface.
+ENV RS_CONFIG=/etc/recording-storage/recording-storage.yaml \
+    RS_HTTP_LISTEN=0.0.0.0:8080
 EXPOSE 8080
 ENTRYPOINT ["/recording-storage"]
-# No default command until the pipeline's "run" exists: without arguments the binary lists its commands.
+CMD ["run"]
