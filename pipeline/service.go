@@ -39,6 +39,16 @@ type Options struct {
 	Logger   logrus.FieldLogger
 	// Now is the clock of the parse stage; nil: time.Now.
 	Now func() time.Time
+	// Retry is the in-process retry of failed handlers (its ShouldRetry is
+	// replaced by the error class rule); zero: DefaultRetry.
+	Retry middleware.Retry
+}
+
+// DefaultRetry retries a failed handler 3 times in the process, after 1, 2
+// and 4 seconds (with jitter), before the message is Nacked.
+func DefaultRetry() middleware.Retry {
+	return middleware.Retry{MaxRetries: 3, InitialInterval: time.Second, MaxInterval: 10 * time.Second,
+		Multiplier: 2, RandomizationFactor: 0.3}
 }
 
 // Service runs the selected stages of the pipeline in this process.
@@ -188,12 +198,18 @@ func (s *Service) failures(stage string) Failures {
 	st := s.opts.Config.Stages
 	return Failures{
 		Stage: stage, Poison: s.publisher, PoisonTopic: st.Poison, MaxDeliveries: st.MaxDeliveries,
-		Deliveries: ReceiveCount,
-		Retry: middleware.Retry{MaxRetries: 3, InitialInterval: time.Second, MaxInterval: 10 * time.Second,
-			Multiplier: 2, RandomizationFactor: 0.3},
+		Deliveries: ReceiveCount, Retry: s.retry(),
 		OnPoison: s.counters.poisoned, OnRetry: s.counters.retried,
 		Logger: s.opts.Logger,
 	}
+}
+
+// retry returns the configured in-process retry.
+func (s *Service) retry() middleware.Retry {
+	if s.opts.Retry.MaxRetries == 0 && s.opts.Retry.InitialInterval == 0 {
+		return DefaultRetry()
+	}
+	return s.opts.Retry
 }
 
 // Run runs the handlers (and the sweep, when selected) until ctx is done,
