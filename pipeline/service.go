@@ -17,6 +17,7 @@ import (
 
 	"github.com/recording-storage/recording-storage/conf"
 	"github.com/recording-storage/recording-storage/handlers"
+	"github.com/recording-storage/recording-storage/infra/dracoon"
 	"github.com/recording-storage/recording-storage/infra/errclass"
 	"github.com/recording-storage/recording-storage/infra/httpserver"
 )
@@ -144,11 +145,11 @@ func (s *Service) addStage(stage string) error {
 		// Files of transferred jobs, read from the announcement topic, and
 		// share requests (the sweep's), read from the share topic.
 		if err := s.addConsumer(stage, "share-transferred", st.Transferred, st.Share.Workers,
-			handlers.ShareTransferred{Steps: steps}.Handle); err != nil {
+			handlers.ShareTransferred{Steps: steps, Keys: s.counters.keys}.Handle); err != nil {
 			return err
 		}
 		return s.addConsumer(stage, "share-requested", st.Share.Topic, st.Share.Workers,
-			handlers.ShareRequested{Steps: steps}.Handle)
+			handlers.ShareRequested{Steps: steps, Keys: s.counters.keys}.Handle)
 	case handlers.StageSweep:
 		return nil // see Run
 	}
@@ -293,6 +294,7 @@ func (s *Service) Close() error {
 type counters struct {
 	poisonedTotal *prometheus.CounterVec
 	retriesTotal  *prometheus.CounterVec
+	keysTotal     *prometheus.CounterVec
 }
 
 func newCounters(reg prometheus.Registerer) (*counters, error) {
@@ -301,9 +303,12 @@ func newCounters(reg prometheus.Registerer) (*counters, error) {
 			Help: "Messages moved to the poison queue, by stage and error class."}, []string{"stage", "class"}),
 		retriesTotal: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recording_storage_retries_total",
 			Help: "In-process retries of failed handlers, by stage."}, []string{"stage"}),
+		keysTotal: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recording_storage_file_keys_total",
+			Help: "File keys handed to room members, in (user, file) pairs, by trigger (transfer or sweep) and outcome (set, skipped, failed)."},
+			[]string{"trigger", "outcome"}),
 	}
 	if reg != nil {
-		for _, col := range []prometheus.Collector{c.poisonedTotal, c.retriesTotal} {
+		for _, col := range []prometheus.Collector{c.poisonedTotal, c.retriesTotal, c.keysTotal} {
 			if err := reg.Register(col); err != nil {
 				return nil, err
 			}
@@ -317,6 +322,16 @@ func (c *counters) poisoned(stage string, class errclass.Class) {
 }
 
 func (c *counters) retried(stage string) { c.retriesTotal.WithLabelValues(stage).Inc() }
+
+func (c *counters) keys(sweep bool, st dracoon.KeyStats) {
+	trigger := "transfer"
+	if sweep {
+		trigger = "sweep"
+	}
+	c.keysTotal.WithLabelValues(trigger, "set").Add(float64(st.Set))
+	c.keysTotal.WithLabelValues(trigger, "skipped").Add(float64(st.Skipped))
+	c.keysTotal.WithLabelValues(trigger, "failed").Add(float64(st.Failed))
+}
 
 // Transport returns the service's transport.
 func (s *Service) Transport() *Transport { return s.transport }
