@@ -1,8 +1,10 @@
 # syntax=docker/dockerfile:1
 # Recording Storage image: a static binary on distroless, running as non-root.
 #   docker build -t recording-storage .
-#   docker run --rm -e RS_AWS_ACCOUNT_ID=... -p 8080:8080 recording-storage            # the service
-#   docker run --rm recording-storage validate - < message.json                          # a tool
+#   docker run --rm -p 8080:8080 -e RS_AWS_ACCOUNT_ID=... -e RS_INSTANCES_SOURCE=configurator \
+#       -e RS_INSTANCES_CONFIGURATOR_URL=https://... recording-storage                 # the service
+#   (or mount an instance file and set RS_INSTANCES_FILE)
+#   docker run --rm -i recording-storage validate - < message.json                       # a tool
 
 FROM golang:1.26 AS build
 WORKDIR /src

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,9 +29,34 @@ func run(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	var out, errOut bytes.Buffer
+	return runCtx(ctx, args...)
+}
+
+// runCtx is run with the caller's context (a long-running command ends
+// with it).
+func runCtx(ctx context.Context, args ...string) (int, string, string) {
+	var out, errOut syncBuffer
 	code := dispatch(ctx, args, stdio{in: strings.NewReader(""), out: &out, err: &errOut})
 	return code, out.String(), errOut.String()
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a
+// command's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // TestTransferCommand transfers two keys to two rooms on the local stack,

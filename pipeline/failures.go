@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -75,7 +76,7 @@ func (f Failures) Middlewares() ([]message.HandlerMiddleware, error) {
 	}
 	retry := f.Retry
 	retry.ShouldRetry = func(p middleware.RetryParams) bool {
-		if errclass.IsPermanent(p.Err) {
+		if errclass.IsPermanent(p.Err) || stopping(p.Err) {
 			return false
 		}
 		if f.OnRetry != nil {
@@ -97,7 +98,7 @@ func (f Failures) Middlewares() ([]message.HandlerMiddleware, error) {
 func (f Failures) deliveryLimit(h message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
 		out, err := h(msg)
-		if err == nil || errclass.IsPermanent(err) || f.Deliveries == nil || f.MaxDeliveries <= 0 {
+		if err == nil || errclass.IsPermanent(err) || stopping(err) || f.Deliveries == nil || f.MaxDeliveries <= 0 {
 			return out, err
 		}
 		if n := f.Deliveries(msg); n >= f.MaxDeliveries {
@@ -106,6 +107,11 @@ func (f Failures) deliveryLimit(h message.HandlerFunc) message.HandlerFunc {
 		return out, err
 	}
 }
+
+// stopping reports an error of a handler whose message context was
+// cancelled: the service is stopping. Such a delivery does not count, and
+// the message comes back to a running worker.
+func stopping(err error) bool { return errors.Is(err, context.Canceled) }
 
 // exhausted is a failure that used up the message's deliveries: permanent,
 // but keeping the class of the last error for the record.
@@ -159,7 +165,8 @@ func (f Failures) poison(h message.HandlerFunc) message.HandlerFunc {
 		}
 		logging.WithCode(f.Logger, logging.CodeWorker).WithFields(logrus.Fields{
 			logging.FieldStage: f.Stage, logging.FieldJobID: msg.Metadata.Get(messages.MetaJobID),
-			"class": class.String(), "deliveries": deliveries}).WithError(err).Error("message moved to the poison queue")
+			logging.FieldMeetingID: msg.Metadata.Get(messages.MetaMeetingID),
+			"class":                class.String(), "deliveries": deliveries}).WithError(err).Error("message moved to the poison queue")
 		return nil, nil
 	}
 }

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -39,6 +40,8 @@ func TestFailures(t *testing.T) {
 		{name: "unknown retried", err: errclass.AsUnknown(errors.New("lost")), deliveries: 2, wantErr: true, wantCalls: 3},
 		{name: "transient on the last delivery", err: errors.New("503"), deliveries: 5, wantCalls: 3,
 			wantPoison: true, wantClass: "transient", wantReason: "gave up after 5 deliveries: 503", wantDeliver: "5"},
+		{name: "stopping on the last delivery is not a failure", err: fmt.Errorf("x: %w", context.Canceled), deliveries: 5,
+			wantErr: true, wantCalls: 1},
 		{name: "panic", panics: true, deliveries: 1, wantErr: true, wantCalls: 3},
 		{name: "long reason", err: errclass.AsPermanent(errors.New(long)), deliveries: 1, wantCalls: 1,
 			wantPoison: true, wantClass: "permanent", wantReason: "[truncated]", wantDeliver: "1"},
