@@ -3,6 +3,7 @@ package dracoon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -289,5 +290,54 @@ func TestLookupRoomPath(t *testing.T) {
 	}
 	if _, found, _ := c.LookupRoomPath(ctx, roomRecordings, "look/not"); found {
 		t.Fatal("LookupRoomPath created a room")
+	}
+}
+
+// TestUpload_expired_presigned_url_is_renewed: a part PUT refused by the S3
+// endpoint (403, as an expired presigned URL is) gets a new URL and
+// succeeds.
+func TestUpload_expired_presigned_url_is_renewed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true, nil)
+	cnt := newCounter(t, e.URL)
+	c := e.svc(func(cfg *Config) { cfg.BaseURL = cnt.URL })
+	e.Emu.InjectFault(emulator.FaultRule{Method: http.MethodPut, PathPrefix: emulator.S3PathPrefix, Status: http.StatusForbidden})
+	data, sum := randomData(t, MinS3PartSize+10)
+	n := upload(t, c, roomRecordings, "renewed.bin", data)
+	if got := downloadSum(t, c, n.ID); got != sum {
+		t.Fatal("downloaded content differs")
+	}
+	urls := 0
+	cnt.mu.Lock()
+	for k, v := range cnt.counts {
+		if strings.HasSuffix(k, "/s3_urls") {
+			urls += v
+		}
+	}
+	cnt.mu.Unlock()
+	if urls < 3 { // two parts of different sizes, and one renewal
+		t.Errorf("%d presigned URL requests, want at least 3 (one a renewal)", urls)
+	}
+}
+
+// TestErrors_carry_no_secret_url: a failed request to an upload or
+// presigned URL names its route, never the URL (a bearer secret).
+func TestErrors_carry_no_secret_url(t *testing.T) {
+	t.Parallel()
+	const secret = "s3cr3t-t0ken"
+	for _, route := range []string{"POST /v4/uploads/{token}", presignedRoute} {
+		req := &request{method: http.MethodPut, rawURL: "http://127.0.0.1:1/api/v4/uploads/" + secret + "?X-Amz-Signature=" + secret, route: route}
+		c, err := New(Config{BaseURL: "http://127.0.0.1:1", Login: "l", Password: "p", ClientID: "i", ClientSecret: "s", Retries: NoRetries})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.noAuth = true
+		_, err = c.send(context.Background(), req)
+		if err == nil || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), route) {
+			t.Errorf("%s: error %v", route, err)
+		}
+		if fmt.Sprintf("%+v", err) != err.Error() && strings.Contains(fmt.Sprintf("%+v", err), secret) {
+			t.Errorf("%s: %%+v shows the URL", route)
+		}
 	}
 }
