@@ -24,6 +24,9 @@ const (
 	MinChunkSize               = 5 << 20  // S3 multipart minimum part size
 	MaxChunkSize               = 512 << 20
 	DefaultTransferParallel    = 4
+	DefaultPartsInFlight       = 10 // S3 direct parts one target uploads at once, as Cyberduck
+	MaxTransferParallel        = 64 // most s3.parallel and s3.parts_in_flight
+	DefaultMemoryBudget        = 1 << 30
 	DefaultDracoonTimeout      = 30 * time.Second
 	DefaultDracoonRetries      = 5
 	DefaultSharerInterval      = time.Hour
@@ -153,11 +156,29 @@ func InboundQueueName(queue string) (string, bool) {
 	return name, isQueueName(name)
 }
 
-// S3 configures how recordings are read from S3.
+// S3 configures how recordings are read from S3 and how many chunks of
+// them are on their way to DRACOON at once.
 type S3 struct {
 	ChunkSize           ByteSize `yaml:"chunk_size"`            // bytes per ranged read and per upload part, a multiple of 16
 	RemoveAfterTransfer bool     `yaml:"remove_after_transfer"` // delete the object once every target is complete
-	Parallel            int      `yaml:"parallel"`              // chunks in flight per file (download, encrypt, upload)
+	// Parallel is the read-ahead of a transfer: chunks read from S3 and
+	// encrypted ahead of the uploads, and the number of concurrent ranged
+	// reads.
+	Parallel int `yaml:"parallel"`
+	// PartsInFlight is how many S3 direct parts each target of a transfer
+	// uploads at once (proxy chunks go one after another).
+	PartsInFlight int `yaml:"parts_in_flight"`
+	// MemoryBudget bounds the chunk buffers of all transfers at once:
+	// stages.transfer.workers x (Parallel + PartsInFlight) x ChunkSize. The
+	// buffers of a transfer are shared by all its targets.
+	MemoryBudget ByteSize `yaml:"memory_budget"`
+}
+
+// TransferMemory is the most memory the chunk buffers of all transfers
+// hold at once: every transfer worker holds at most Parallel +
+// PartsInFlight chunks, whatever the number of its targets.
+func (c Config) TransferMemory() ByteSize {
+	return ByteSize(int64(c.Stages.Transfer.Workers) * int64(c.S3.Parallel+c.S3.PartsInFlight) * int64(c.S3.ChunkSize))
 }
 
 // Dracoon holds DRACOON client defaults. Accounts and rooms are per instance.
@@ -222,7 +243,8 @@ func Default() Config {
 			RetryDelay:        DefaultRetryDelay,
 			MaxDeliveries:     DefaultMaxDeliveries,
 		},
-		S3:      S3{ChunkSize: DefaultChunkSize, RemoveAfterTransfer: true, Parallel: DefaultTransferParallel},
+		S3: S3{ChunkSize: DefaultChunkSize, RemoveAfterTransfer: true, Parallel: DefaultTransferParallel,
+			PartsInFlight: DefaultPartsInFlight, MemoryBudget: DefaultMemoryBudget},
 		Dracoon: Dracoon{Timeout: DefaultDracoonTimeout, Retries: DefaultDracoonRetries},
 		Sharer:  Sharer{Interval: DefaultSharerInterval, Instances: []string{}},
 		HTTP:    HTTP{Listen: DefaultHTTPListen},

@@ -52,6 +52,8 @@ func TestLoad_env_overrides(t *testing.T) {
 		"RS_STAGES_PARSE_QUEUE":         "https://sqs.eu-central-1.amazonaws.com/123456789012/jobs",
 		"RS_STAGES_RETRY_DELAY":         "3s",
 		"RS_STAGES_TRANSFERRED":         "done",
+		"RS_S3_PARTS_IN_FLIGHT":         "12",
+		"RS_S3_MEMORY_BUDGET":           "2GiB",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +63,8 @@ func TestLoad_env_overrides(t *testing.T) {
 		cfg.AWS.SQSProtocol != "query" || cfg.AWS.SecretAccessKey.Reveal() != "very-secret" ||
 		cfg.Instances.Source != "configurator" || cfg.Stages.Transport != conf.TransportMemory ||
 		cfg.Stages.Parse.Queue != "https://sqs.eu-central-1.amazonaws.com/123456789012/jobs" ||
-		cfg.Stages.RetryDelay != 3*time.Second || cfg.Stages.Transferred != "done" {
+		cfg.Stages.RetryDelay != 3*time.Second || cfg.Stages.Transferred != "done" ||
+		cfg.S3.PartsInFlight != 12 || cfg.S3.MemoryBudget != 2<<30 {
 		t.Errorf("overrides not applied: %+v", cfg)
 	}
 }
@@ -140,12 +143,100 @@ func TestLoad_rejects(t *testing.T) {
 	}
 }
 
+// TestLoad_memory_budget checks s3.parts_in_flight, s3.memory_budget and the
+// rule stages.transfer.workers x (s3.parallel + s3.parts_in_flight) x
+// s3.chunk_size <= s3.memory_budget, from the file and the environment.
+func TestLoad_memory_budget(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		file    string
+		env     map[string]string
+		want    []string // substrings of the error; nil: the configuration is valid
+		notWant []string // not in the error
+		check   func(conf.Config) bool
+	}{
+		{name: "default", check: func(c conf.Config) bool {
+			return c.S3.PartsInFlight == conf.DefaultPartsInFlight && c.S3.Parallel == conf.DefaultTransferParallel &&
+				c.S3.MemoryBudget == 1<<30 && c.TransferMemory() == 560<<20
+		}},
+		{name: "exactly_at_budget", env: map[string]string{"RS_S3_PARALLEL": "6", "RS_S3_CHUNK_SIZE": "32MiB"},
+			check: func(c conf.Config) bool { return c.TransferMemory() == 1<<30 }},
+		{name: "over_budget", env: map[string]string{"RS_STAGES_TRANSFER_WORKERS": "4", "RS_S3_PARTS_IN_FLIGHT": "16"},
+			want: []string{"stages.transfer.workers (4) x (s3.parallel (4) + s3.parts_in_flight (16)) x s3.chunk_size (20MiB) = 1600MiB exceeds s3.memory_budget (1GiB)"}},
+		{name: "over_budget_raised", env: map[string]string{"RS_STAGES_TRANSFER_WORKERS": "4", "RS_S3_PARTS_IN_FLIGHT": "16", "RS_S3_MEMORY_BUDGET": "2GiB"},
+			check: func(c conf.Config) bool { return c.S3.PartsInFlight == 16 && c.S3.MemoryBudget == 2<<30 }},
+		{name: "one_byte_over", env: map[string]string{"RS_S3_PARALLEL": "6", "RS_S3_CHUNK_SIZE": "32MiB", "RS_S3_MEMORY_BUDGET": "1073741823"},
+			want: []string{"stages.transfer.workers (2) x (s3.parallel (6) + s3.parts_in_flight (10)) x s3.chunk_size (32MiB) = 1GiB exceeds s3.memory_budget (1073741823)"}},
+		{name: "decimal_budget", env: map[string]string{"RS_S3_MEMORY_BUDGET": "500MB"},
+			want: []string{"= 560MiB exceeds s3.memory_budget (500000000)"}},
+		{name: "file_over_budget", file: "s3:\n  parts_in_flight: 12\n  memory_budget: 600MiB\n",
+			want: []string{"s3.parts_in_flight (12)) x s3.chunk_size (20MiB) = 640MiB exceeds s3.memory_budget (600MiB)"}},
+		{name: "file_then_env", file: "s3:\n  parts_in_flight: 12\n  memory_budget: 600MiB\n", env: map[string]string{"RS_S3_PARTS_IN_FLIGHT": "11"},
+			check: func(c conf.Config) bool { return c.S3.PartsInFlight == 11 && c.TransferMemory() == c.S3.MemoryBudget }},
+		{name: "parts_in_flight_zero", env: map[string]string{"RS_S3_PARTS_IN_FLIGHT": "0"},
+			want: []string{"s3.parts_in_flight must be >= 1 and <= 64, got 0"}, notWant: []string{"exceeds"}},
+		{name: "parts_in_flight_too_many", env: map[string]string{"RS_S3_PARTS_IN_FLIGHT": "65", "RS_S3_MEMORY_BUDGET": "100GiB"},
+			want: []string{"s3.parts_in_flight must be >= 1 and <= 64, got 65"}, notWant: []string{"exceeds"}},
+		{name: "parts_in_flight_not_an_integer", env: map[string]string{"RS_S3_PARTS_IN_FLIGHT": "ten"},
+			want: []string{`RS_S3_PARTS_IN_FLIGHT (s3.parts_in_flight): "ten" is not an integer`}},
+		{name: "budget_zero", env: map[string]string{"RS_S3_MEMORY_BUDGET": "0"},
+			want: []string{"s3.memory_budget must be positive, got 0"}, notWant: []string{"exceeds"}},
+		{name: "budget_not_a_size", env: map[string]string{"RS_S3_MEMORY_BUDGET": "lots"},
+			want: []string{`RS_S3_MEMORY_BUDGET (s3.memory_budget): "lots" is not a size`}},
+		{name: "bad_factor_reported_alone", env: map[string]string{"RS_S3_CHUNK_SIZE": "1GiB"},
+			want: []string{"s3.chunk_size must be between"}, notWant: []string{"exceeds"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := ""
+			if tt.file != "" {
+				path = filepath.Join(t.TempDir(), "c.yaml")
+				if err := os.WriteFile(path, []byte(tt.file), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cfg, err := conf.Load(path, envMap(tt.env))
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("Load: %v", err)
+				}
+				if tt.check != nil && !tt.check(cfg) {
+					t.Errorf("settings not as expected: %+v, memory %s", cfg.S3, cfg.TransferMemory())
+				}
+				// The same settings with a budget one byte short are refused.
+				cfg.S3.MemoryBudget = cfg.TransferMemory() - 1
+				if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "exceeds s3.memory_budget") {
+					t.Errorf("a budget one byte short: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("Load accepted the configuration")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(err.Error(), w) {
+					t.Errorf("error %q contains %q", err, w)
+				}
+			}
+		})
+	}
+}
+
 func TestEnvName(t *testing.T) {
 	t.Parallel()
 	for path, want := range map[string]string{
 		"stages.transfer.workers": "RS_STAGES_TRANSFER_WORKERS",
 		"aws.endpoints.s3":        "RS_AWS_ENDPOINTS_S3",
 		"s3.chunk_size":           "RS_S3_CHUNK_SIZE",
+		"s3.parts_in_flight":      "RS_S3_PARTS_IN_FLIGHT",
+		"s3.memory_budget":        "RS_S3_MEMORY_BUDGET",
 	} {
 		if got := conf.EnvName(path); got != want {
 			t.Errorf("EnvName(%q) = %q, want %q", path, got, want)

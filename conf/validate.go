@@ -87,14 +87,31 @@ func (c Config) Validate() error {
 		v.addf("stages.max_deliveries must be >= 1, got %d", c.Stages.MaxDeliveries)
 	}
 
+	// The memory budget rule is checked only when its factors are valid
+	// (a bad factor is reported on its own).
+	w := c.Stages.Transfer.Workers
+	factorsValid := w >= 1 && w <= 1000
+	before := v.len()
 	switch cs := c.S3.ChunkSize; {
 	case cs < MinChunkSize || cs > MaxChunkSize:
 		v.addf("s3.chunk_size must be between %s and %s, got %s", ByteSize(MinChunkSize), ByteSize(MaxChunkSize), cs)
 	case cs%16 != 0:
 		v.addf("s3.chunk_size must be a multiple of 16 bytes (the AES block), got %d", int64(cs))
 	}
-	if c.S3.Parallel < 1 || c.S3.Parallel > 64 {
-		v.addf("s3.parallel must be >= 1 and <= 64, got %d", c.S3.Parallel)
+	if c.S3.Parallel < 1 || c.S3.Parallel > MaxTransferParallel {
+		v.addf("s3.parallel must be >= 1 and <= %d, got %d", MaxTransferParallel, c.S3.Parallel)
+	}
+	if c.S3.PartsInFlight < 1 || c.S3.PartsInFlight > MaxTransferParallel {
+		v.addf("s3.parts_in_flight must be >= 1 and <= %d, got %d", MaxTransferParallel, c.S3.PartsInFlight)
+	}
+	if c.S3.MemoryBudget < 1 {
+		v.addf("s3.memory_budget must be positive, got %s", c.S3.MemoryBudget)
+	}
+	if factorsValid && v.len() == before {
+		if need := c.TransferMemory(); need > c.S3.MemoryBudget {
+			v.addf("stages.transfer.workers (%d) x (s3.parallel (%d) + s3.parts_in_flight (%d)) x s3.chunk_size (%s) = %s exceeds s3.memory_budget (%s)",
+				c.Stages.Transfer.Workers, c.S3.Parallel, c.S3.PartsInFlight, c.S3.ChunkSize, need, c.S3.MemoryBudget)
+		}
 	}
 
 	v.min("dracoon.timeout", c.Dracoon.Timeout, time.Second)
@@ -130,6 +147,9 @@ func (v *validator) addf(format string, args ...any) {
 }
 
 func (v *validator) err() error { return errors.Join(v.errs...) }
+
+// len is the number of errors so far.
+func (v *validator) len() int { return len(v.errs) }
 
 func (v *validator) oneOf(path, got string, allowed ...string) {
 	for _, a := range allowed {

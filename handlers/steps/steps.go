@@ -49,7 +49,7 @@ func New(cfg conf.Config, instances Instances, objects Objects, metrics *transfe
 	return &Service{
 		cfg: cfg, instances: instances, objects: objects, log: log,
 		accounts: newAccounts(cfg.Dracoon, int64(cfg.S3.ChunkSize), log),
-		engine: transfer.Options{ReadAhead: cfg.S3.Parallel, PartsInFlight: cfg.S3.Parallel,
+		engine: transfer.Options{ReadAhead: cfg.S3.Parallel, PartsInFlight: cfg.S3.PartsInFlight,
 			Logger: log, Metrics: metrics},
 	}
 }

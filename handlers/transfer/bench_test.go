@@ -24,14 +24,16 @@ package transfer_test
 // (the driver's VmHWM: wait4's maxrss would include this process's) are
 // those of the transferring process alone. The DRACOON emulator
 // (benchdriver -serve-emulator) runs in a process of its own too, in its
-// benchmark storage mode (Config.DiscardContent: sizes and MD5s only), with
-// S3 direct uploads, started afresh each round. In the wan profile the
+// benchmark storage mode (Config.DiscardContent: sizes, proxy chunk MD5s
+// and cheap S3 part ETags only), with S3 direct uploads, started afresh
+// each round. In the wan profile the
 // service reaches it through netsim.WAN (25 ms each way, 40 MB/s per
 // connection), which runs in this process, and so do the presigned part
 // URLs (the emulator's public URL is the proxy; the bytes through the proxy
 // are checked). S3 stays direct. Chunk size: RS_BENCH_CHUNK (default
 // conf.DefaultChunkSize); engine options: RS_BENCH_READ_AHEAD (default
-// transfer.DefaultReadAhead) and RS_BENCH_PARTS (default 10, as Cyberduck).
+// transfer.DefaultReadAhead, conf's s3.parallel) and RS_BENCH_PARTS (default
+// transfer.DefaultPartsInFlight, conf's s3.parts_in_flight: 10, as Cyberduck).
 // RS_BENCH_CPUPROFILE=FILE keeps the CPU profile of the last loopback
 // engine run.
 //
@@ -90,7 +92,7 @@ type benchSettings struct {
 func loadBenchSettings(b *testing.B) benchSettings {
 	b.Helper()
 	s := benchSettings{size: gib, bigSize: 4 * gib, chunk: conf.DefaultChunkSize, rounds: 5,
-		opts:     transfer.Options{ReadAhead: transfer.DefaultReadAhead, PartsInFlight: 10},
+		opts:     transfer.Options{ReadAhead: transfer.DefaultReadAhead, PartsInFlight: transfer.DefaultPartsInFlight},
 		profiles: []string{"loopback", "wan"}, cpuProfile: os.Getenv("RS_BENCH_CPUPROFILE")}
 	sizeVar := func(name string, dst *int64) {
 		if v := os.Getenv(name); v != "" {

@@ -31,8 +31,10 @@ package transfer
 
 import (
 	"context"
+	"crypto/md5"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +42,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/recording-storage/recording-storage/conf"
 	"github.com/recording-storage/recording-storage/infra/dracoon"
 	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
 	"github.com/recording-storage/recording-storage/infra/errclass"
@@ -47,21 +50,27 @@ import (
 	"github.com/recording-storage/recording-storage/infra/s3source"
 )
 
-// Defaults for Options fields left zero.
+// Defaults for Options fields left zero: those of the configuration
+// (s3.parallel and s3.parts_in_flight).
 const (
 	// DefaultReadAhead is how many chunks are read and encrypted ahead of
 	// the uploads.
-	DefaultReadAhead = 4
+	DefaultReadAhead = conf.DefaultTransferParallel
 	// DefaultPartsInFlight is how many S3 direct parts one target uploads
 	// at once (proxy chunks go one after another, in order).
-	DefaultPartsInFlight = 4
+	DefaultPartsInFlight = conf.DefaultPartsInFlight
 	// DefaultProgressInterval is how often a transfer logs its progress.
 	DefaultProgressInterval = 10 * time.Second
 )
 
 // cancelTimeout bounds the cancellation of the upload channels of a failed
-// transfer, which runs after the job's context may have ended.
+// transfer, which runs after the job's context may have ended, and the
+// creation of a channel.
 const cancelTimeout = 30 * time.Second
+
+// setupConcurrency bounds the lookups and the channel creations of one file
+// that run at once, one per target.
+const setupConcurrency = 8
 
 // Source reads the objects of a job (implemented by *s3source.Source).
 type Source interface {
@@ -229,10 +238,29 @@ func (e *Engine) transferFile(ctx context.Context, job Job, f File, log logrus.F
 	if err := crypto.CheckSize(obj.Size); err != nil {
 		return fr, errclass.AsPermanent(fmt.Errorf("cannot transfer s3://%s/%s: %w", obj.Bucket, obj.Key, err))
 	}
+	// Look the name up in every target at once, then judge the answers in
+	// target order, as if one after the other: the first failure wins.
+	type lookup struct {
+		n     dracoon.Node
+		found bool
+		err   error
+	}
+	looked := make([]lookup, len(job.Targets))
+	var g errgroup.Group
+	g.SetLimit(setupConcurrency)
+	for i, t := range job.Targets {
+		g.Go(func() error {
+			l := &looked[i]
+			l.n, l.found, l.err = e.dc.FindFile(ctx, t.RoomID, f.Name)
+			return nil
+		})
+	}
+	_ = g.Wait() // the errors are in looked
+
 	var pending []int // indexes of targets that need the file
 	for i, t := range job.Targets {
 		fr.Uploads[i] = Uploaded{RoomID: t.RoomID, Path: t.Path, Name: f.Name}
-		n, found, err := e.dc.FindFile(ctx, t.RoomID, f.Name)
+		n, found, err := looked[i].n, looked[i].found, looked[i].err
 		switch {
 		case err != nil:
 			return fr, err
@@ -275,7 +303,7 @@ func (e *Engine) upload(ctx context.Context, job Job, f File, pending []int, log
 	if err != nil {
 		return nil, err
 	}
-	ups := make([]*dracoon.Upload, 0, len(pending))
+	ups := make([]*dracoon.Upload, len(pending)) // in the order of pending; nil: not opened
 	defer func() {
 		if err == nil {
 			return
@@ -283,32 +311,52 @@ func (e *Engine) upload(ctx context.Context, job Job, f File, pending []int, log
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
 		defer cancel()
 		for _, u := range ups {
+			if u == nil {
+				continue
+			}
 			if cerr := u.Cancel(cctx); cerr != nil {
 				log.WithError(cerr).WithField("upload_id", u.ID()).Warn("cannot cancel upload channel")
 			}
 		}
 	}()
-	for _, i := range pending {
+	// Open every channel at once. A creation abandoned mid-flight would
+	// leave a channel nobody can cancel (its id never arrives): each runs
+	// detached from ctx, bounded by cancelTimeout, to its end, and all of
+	// them end before any is cancelled. After a failure (or ctx's end) no
+	// further creation starts.
+	opening, octx := errgroup.WithContext(ctx)
+	opening.SetLimit(setupConcurrency)
+	for j, i := range pending {
 		t := job.Targets[i]
 		spec := dracoon.UploadSpec{ParentID: t.RoomID, Name: f.Name, Size: f.Object.Size, Notes: job.Notes,
 			Resolution: dracoon.ResolveFail}
 		if t.ExpireAt != nil {
 			spec.ExpireAt = *t.ExpireAt
 		}
-		// A creation abandoned mid-flight would leave a channel nobody can
-		// cancel (its id never arrives): let it finish, then stop.
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
-		u, err := e.dc.StartUpload(sctx, spec)
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("cannot start upload to room %q: %w", t.Path, err)
-		}
-		ups = append(ups, u)
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
+		opening.Go(func() error {
+			if err := octx.Err(); err != nil {
+				return err
+			}
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
+			defer cancel()
+			u, err := e.dc.StartUpload(sctx, spec)
+			if err != nil {
+				return fmt.Errorf("cannot start upload to room %q: %w", t.Path, err)
+			}
+			ups[j] = u
+			return nil
+		})
+	}
+	if err := opening.Wait(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for j, u := range ups {
 		if u.Parts() != ups[0].Parts() || u.PartSize() != ups[0].PartSize() {
-			return nil, fmt.Errorf("cannot upload to rooms %q and %q at once: their part layouts differ", job.Targets[pending[0]].Path, t.Path)
+			return nil, fmt.Errorf("cannot upload to rooms %q and %q at once: their part layouts differ",
+				job.Targets[pending[0]].Path, job.Targets[pending[j]].Path)
 		}
 	}
 	m := e.opts.Metrics
@@ -358,6 +406,7 @@ type chunk struct {
 	n      int
 	offset int64
 	buf    []byte
+	md5    [md5.Size]byte // of the sealed buf, when some target is a proxy upload
 	refs   atomic.Int32
 }
 
@@ -368,8 +417,12 @@ type chunk struct {
 // (one at a time for proxy uploads, PartsInFlight at a time for S3 direct
 // parts). A buffer returns to the pool when every target has written it. It
 // returns the segments of the sealed file.
+//
+// Proxy chunks are checked against the MD5 the server reports: the readers
+// compute it once per chunk, not every target once more.
 func (e *Engine) stream(ctx context.Context, obj s3source.Object, ups []*dracoon.Upload, sealer *crypto.Sealer, prog *progress) ([]crypto.Segment, error) {
 	first := ups[0]
+	needSum := slices.ContainsFunc(ups, func(u *dracoon.Upload) bool { return !u.Direct() })
 	parts, partSize := first.Parts(), first.PartSize()
 	pool := newPool(min(e.opts.ReadAhead+e.opts.PartsInFlight, parts), partSize)
 	segs := make([]crypto.Segment, parts)
@@ -415,6 +468,9 @@ func (e *Engine) stream(ctx context.Context, obj s3source.Object, ups []*dracoon
 					return err
 				}
 				segs[c.n-1] = seg
+				if needSum {
+					c.md5 = md5.Sum(c.buf)
+				}
 				select {
 				case sealed <- c:
 				case <-gctx.Done():
@@ -468,7 +524,13 @@ func (e *Engine) stream(ctx context.Context, obj s3source.Object, ups []*dracoon
 		for range min(writers, parts) {
 			g.Go(func() error { // writer of one target
 				for c := range targets[i] {
-					if err := u.WritePart(gctx, c.n, c.offset, c.buf); err != nil {
+					var err error
+					if u.Direct() {
+						err = u.WritePart(gctx, c.n, c.offset, c.buf)
+					} else {
+						err = u.WritePartSum(gctx, c.n, c.offset, c.buf, c.md5)
+					}
+					if err != nil {
 						return err
 					}
 					prog.add(int64(len(c.buf)))

@@ -9,6 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -366,5 +369,183 @@ func TestTransfer_memory_is_bounded(t *testing.T) {
 	}
 	if read := e.src.BytesRead(); read != obj.Size {
 		t.Fatalf("read %d bytes from S3 for 3 targets, want one read of %d", read, obj.Size)
+	}
+}
+
+// hookedDracoon is the service client with hooks that run before its
+// FindFile and StartUpload; started counts the channels it opened.
+type hookedDracoon struct {
+	*dracoon.Client
+	find    func(ctx context.Context, roomID int64) error
+	start   func(ctx context.Context, spec dracoon.UploadSpec) error
+	started atomic.Int32
+}
+
+func (h *hookedDracoon) FindFile(ctx context.Context, roomID int64, name string) (dracoon.Node, bool, error) {
+	if h.find != nil {
+		if err := h.find(ctx, roomID); err != nil {
+			return dracoon.Node{}, false, err
+		}
+	}
+	return h.Client.FindFile(ctx, roomID, name)
+}
+
+func (h *hookedDracoon) StartUpload(ctx context.Context, spec dracoon.UploadSpec) (*dracoon.Upload, error) {
+	if h.start != nil {
+		if err := h.start(ctx, spec); err != nil {
+			return nil, err
+		}
+	}
+	u, err := h.Client.StartUpload(ctx, spec)
+	if err == nil {
+		h.started.Add(1)
+	}
+	return u, err
+}
+
+// barrier lets n calls through once all n are waiting in it at once.
+type barrier struct {
+	n       int
+	mu      sync.Mutex
+	arrived int
+	all     chan struct{}
+}
+
+func newBarrier(n int) *barrier { return &barrier{n: n, all: make(chan struct{})} }
+
+func (b *barrier) wait() error {
+	b.mu.Lock()
+	if b.arrived++; b.arrived == b.n {
+		close(b.all)
+	}
+	b.mu.Unlock()
+	select {
+	case <-b.all:
+		return nil
+	case <-time.After(5 * time.Second):
+		return errors.New("the calls for the other targets did not run at the same time")
+	}
+}
+
+// TestTransfer_setup_is_concurrent: the lookups and the channel creations
+// of the targets run at once, and the results keep the targets' order.
+func TestTransfer_setup_is_concurrent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, 64<<10)
+	targets := []Target{e.target(t, "cc/a"), e.target(t, "cc/b"), e.target(t, "cc/c")}
+	finds, starts := newBarrier(len(targets)), newBarrier(len(targets))
+	dc := &hookedDracoon{Client: e.svc,
+		find:  func(context.Context, int64) error { return finds.wait() },
+		start: func(context.Context, dracoon.UploadSpec) error { return starts.wait() }}
+	obj := e.put(t, "cc.mp4", randomBytes(t, 200<<10))
+	res, err := New(e.src, dc, Options{ReadAhead: 2, PartsInFlight: 2}).
+		Transfer(context.Background(), Job{Files: []File{{Object: obj, Name: "cc.mp4"}}, Targets: targets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, u := range res.Files[0].Uploads {
+		n, found, err := e.svc.FindFile(context.Background(), targets[i].RoomID, "cc.mp4")
+		if err != nil || !found || u.NodeID != n.ID || u.RoomID != targets[i].RoomID || u.Path != targets[i].Path || u.Existed {
+			t.Errorf("upload %d: %+v; in the room: %+v %t %v", i, u, n, found, err)
+		}
+	}
+}
+
+// TestTransfer_setup_failures: a lookup's failure or conflict is judged
+// in target order before any channel opens; a channel creation that fails,
+// or a job cancelled while channels are being created, leaves no channel
+// open, not even those whose creation ended after the failure, and the
+// creations in flight are not cut off.
+func TestTransfer_setup_failures(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, 64<<10)
+	ctx := context.Background()
+	targets := []Target{e.target(t, "sf/a"), e.target(t, "sf/b"), e.target(t, "sf/c")}
+	taken := e.put(t, "taken.mp4", randomBytes(t, 10))
+	if _, err := e.engine().Transfer(ctx, Job{Files: []File{{Object: taken, Name: "taken.mp4"}}, Targets: targets[2:]}); err != nil {
+		t.Fatal(err)
+	}
+	bigger := e.put(t, "bigger.mp4", randomBytes(t, 11))
+	transient := errclass.AsTransient(errors.New("lookup failed"))
+
+	t.Run("conflict", func(t *testing.T) {
+		dc := &hookedDracoon{Client: e.svc}
+		_, err := New(e.src, dc, Options{}).Transfer(ctx, Job{Files: []File{{Object: bigger, Name: "taken.mp4"}}, Targets: targets})
+		if !errors.Is(err, dracoon.ErrNameConflict) || !errclass.IsPermanent(err) || !strings.Contains(err.Error(), `"sf/c"`) {
+			t.Errorf("err = %v, want a permanent conflict in sf/c", err)
+		}
+		if n := dc.started.Load(); n != 0 {
+			t.Errorf("%d channels opened", n)
+		}
+	})
+	t.Run("lookup_error_first_in_order", func(t *testing.T) {
+		// b's lookup fails (after c's conflict is known): b's error wins,
+		// as when the lookups ran one after the other.
+		dc := &hookedDracoon{Client: e.svc, find: func(_ context.Context, room int64) error {
+			if room == targets[1].RoomID {
+				time.Sleep(100 * time.Millisecond)
+				return transient
+			}
+			return nil
+		}}
+		_, err := New(e.src, dc, Options{}).Transfer(ctx, Job{Files: []File{{Object: bigger, Name: "taken.mp4"}}, Targets: targets})
+		if !errors.Is(err, transient) || errclass.IsPermanent(err) {
+			t.Errorf("err = %v, want b's lookup error", err)
+		}
+	})
+
+	obj := e.put(t, "sf.mp4", randomBytes(t, 200<<10))
+	job := Job{Files: []File{{Object: obj, Name: "sf.mp4"}}, Targets: targets}
+	t.Run("start_fails", func(t *testing.T) {
+		var cut atomic.Int32
+		dc := &hookedDracoon{Client: e.svc, start: func(ctx context.Context, spec dracoon.UploadSpec) error {
+			if spec.ParentID == targets[1].RoomID {
+				time.Sleep(50 * time.Millisecond) // the others have started
+				return errclass.AsPermanent(errors.New("refused"))
+			}
+			time.Sleep(300 * time.Millisecond) // ends after b's failure
+			if ctx.Err() != nil {
+				cut.Add(1)
+			}
+			return nil
+		}}
+		_, err := New(e.src, dc, Options{}).Transfer(ctx, job)
+		if err == nil || !errclass.IsPermanent(err) || !strings.Contains(err.Error(), `room "sf/b"`) {
+			t.Errorf("err = %v, want b's refusal", err)
+		}
+		if n := dc.started.Load(); n != 2 || cut.Load() != 0 {
+			t.Errorf("%d channels opened, %d creations cut off; want 2 and 0", n, cut.Load())
+		}
+		if n := e.emu.Emu.OpenUploads(); n != 0 {
+			t.Errorf("%d upload channels left open", n)
+		}
+	})
+	t.Run("cancelled_while_opening", func(t *testing.T) {
+		jctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var cut atomic.Int32
+		dc := &hookedDracoon{Client: e.svc, start: func(ctx context.Context, _ dracoon.UploadSpec) error {
+			cancel()
+			time.Sleep(100 * time.Millisecond)
+			if ctx.Err() != nil {
+				cut.Add(1)
+			}
+			return nil
+		}}
+		_, err := New(e.src, dc, Options{}).Transfer(jctx, job)
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("err = %v, want the cancellation", err)
+		}
+		if n := dc.started.Load(); n < 1 || cut.Load() != 0 {
+			t.Errorf("%d channels opened, %d creations cut off; want some and 0", n, cut.Load())
+		}
+		if n := e.emu.Emu.OpenUploads(); n != 0 {
+			t.Errorf("%d upload channels left open", n)
+		}
+	})
+	for _, tg := range targets {
+		if _, found, _ := e.svc.FindFile(ctx, tg.RoomID, "sf.mp4"); found {
+			t.Errorf("a file appeared in %s", tg.Path)
+		}
 	}
 }

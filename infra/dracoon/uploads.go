@@ -204,8 +204,23 @@ func contentRange(offset, length, total int64) string {
 // WritePart uploads part n (1-based), the encrypted bytes at offset, which
 // must be exactly PartRange(n). Proxy uploads need the parts in order; S3
 // uploads take them in any order and concurrently. A failed transfer is
-// repeated from data. On failure the upload is cancelled.
+// repeated from data. A proxy chunk's MD5, computed while it is sent, is
+// checked against the server's (else ErrChecksum). On failure the upload is
+// cancelled.
 func (u *Upload) WritePart(ctx context.Context, n int, offset int64, data []byte) error {
+	return u.writePart(ctx, n, offset, data, nil)
+}
+
+// WritePartSum is WritePart for a caller that knows sum, the MD5 of data
+// (computed once for several uploads of the same bytes): a proxy chunk is
+// checked against it without being hashed again, and a wrong sum fails as
+// a corrupted chunk does, with ErrChecksum. S3 parts do not use it.
+func (u *Upload) WritePartSum(ctx context.Context, n int, offset int64, data []byte, sum [md5.Size]byte) error {
+	return u.writePart(ctx, n, offset, data, &sum)
+}
+
+// writePart is WritePart, with the MD5 of data when the caller knows it.
+func (u *Upload) writePart(ctx context.Context, n int, offset int64, data []byte, sum *[md5.Size]byte) error {
 	if err := u.open(); err != nil {
 		return err
 	}
@@ -220,7 +235,7 @@ func (u *Upload) WritePart(ctx context.Context, n int, offset int64, data []byte
 	if u.direct {
 		err = u.putPart(ctx, n, data)
 	} else {
-		err = u.postChunk(ctx, n, offset, data)
+		err = u.postChunk(ctx, n, offset, data, sum)
 	}
 	if err != nil {
 		return u.fail(ctx, err)
@@ -251,8 +266,9 @@ func (u *Upload) initMultipart() {
 	u.mpType = mw.FormDataContentType()
 }
 
-// postChunk sends one proxy chunk and checks the returned size and MD5.
-func (u *Upload) postChunk(ctx context.Context, n int, offset int64, data []byte) error {
+// postChunk sends one proxy chunk and checks the returned size and MD5
+// against known, or, when known is nil, the MD5 computed while it is sent.
+func (u *Upload) postChunk(ctx context.Context, n int, offset int64, data []byte, known *[md5.Size]byte) error {
 	u.proxyMu.Lock()
 	defer u.proxyMu.Unlock()
 	u.mu.Lock()
@@ -265,21 +281,29 @@ func (u *Upload) postChunk(ctx context.Context, n int, offset int64, data []byte
 		total := int64(len(u.mpHead)) + int64(len(data)) + int64(len(u.mpTail))
 		var (
 			cr  chunkUploadResponse
-			sum hash.Hash // MD5 of the chunk, computed while it is sent
+			sum hash.Hash // MD5 of the chunk, computed while it is sent, when not known
 		)
 		// A chunk whose answer was lost is sent again at the same range;
 		// the server overwrites it (idempotent).
 		err := u.c.call(ctx, &request{method: http.MethodPost, rawURL: u.url, route: "POST /v4/uploads/{token}",
 			payload: func() (io.Reader, int64, string) {
-				sum = md5.New()
-				return io.MultiReader(bytes.NewReader(u.mpHead), io.TeeReader(bytes.NewReader(data), sum), bytes.NewReader(u.mpTail)), total, u.mpType
+				var body io.Reader = bytes.NewReader(data)
+				if known == nil {
+					sum = md5.New()
+					body = io.TeeReader(body, sum)
+				}
+				return io.MultiReader(bytes.NewReader(u.mpHead), body, bytes.NewReader(u.mpTail)), total, u.mpType
 			},
 			header: http.Header{"Content-Range": {contentRange(offset, int64(len(data)), u.spec.Size)}},
 			noAuth: true, ok: []int{http.StatusCreated}, idempotent: true}, &cr)
 		if err != nil {
 			return fmt.Errorf("cannot upload chunk %d: %w", n, err)
 		}
-		if cr.Size != int64(len(data)) || !strings.EqualFold(cr.Hash, hex.EncodeToString(sum.Sum(nil))) {
+		want := known
+		if want == nil {
+			want = (*[md5.Size]byte)(sum.Sum(nil))
+		}
+		if cr.Size != int64(len(data)) || !strings.EqualFold(cr.Hash, hex.EncodeToString(want[:])) {
 			return fmt.Errorf("cannot upload chunk %d: server has %d bytes with MD5 %s: %w", n, cr.Size, cr.Hash, ErrChecksum)
 		}
 	}

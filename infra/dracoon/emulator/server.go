@@ -65,6 +65,8 @@ type Config struct {
 	// DiscardContent is the benchmark storage mode: uploaded bytes (proxy
 	// chunks and S3 parts) are hashed and counted but not stored, so that
 	// the emulator does not limit the throughput of an uploading client.
+	// Proxy chunks are answered with their real MD5 (clients check it); S3
+	// parts get a cheap ETag (CRC-32C and length) instead of their MD5.
 	// Files keep their sizes; downloading them fails with 404.
 	DiscardContent bool
 	// AccessTokenLifetime: zero means DefaultAccessTokenLifetime.

@@ -129,7 +129,7 @@ type uploadRec struct {
 
 type partRec struct {
 	Size int64  `json:"size"`
-	ETag string `json:"etag"` // md5 hex, no quotes
+	ETag string `json:"etag"` // md5 hex (with Config.DiscardContent: discardETag), no quotes
 }
 
 type s3Completion struct {
