@@ -20,7 +20,8 @@ func runTransfer(ctx context.Context, args []string, s stdio) int {
 		"transfer --instance DOMAIN --bucket BUCKET --key KEY [--key KEY ...] --target PATH[=EXPIRATION] [--target ...] [--meeting-id N] [--remove-source=true|false] [--json]",
 		"Transfers S3 objects into DRACOON rooms of an instance without queues: checks every source, finds or creates\n"+
 			"the rooms below the instance's parent room, uploads each key encrypted to each room, hands the file keys to\n"+
-			"the rooms' members and removes the sources when asked. Running it again uploads nothing twice.")
+			"the rooms' members and removes the sources when asked. Running it again uploads nothing twice. Progress:\n"+
+			"a bar per key when standard output is a terminal, log lines (code 15006) otherwise.")
 	configFile := configFlag(fs)
 	instance := fs.String("instance", "", "instance domain whose DRACOON account and parent room are used (required)")
 	bucket := fs.String("bucket", "", "S3 bucket of the recordings (required)")
@@ -55,7 +56,14 @@ func runTransfer(ctx context.Context, args []string, s stdio) int {
 	if remove.set {
 		opts.RemoveSource = remove.value
 	}
+	bars := newProgressBars(s.out)
+	if bars != nil && !*asJSON {
+		opts.Progress = bars.update
+	}
 	sum, err := env.steps.Run(ctx, job, opts)
+	if opts.Progress != nil {
+		bars.wait()
+	}
 	if len(sum.Files) > 0 || err == nil {
 		printSummary(s.out, sum, *asJSON)
 	}

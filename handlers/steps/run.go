@@ -4,13 +4,15 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/recording-storage/recording-storage/handlers/transfer"
 	"github.com/recording-storage/recording-storage/messages"
 )
 
 // RunOptions tunes Run.
 type RunOptions struct {
 	ResolveOptions
-	RemoveSource bool // delete the sources once every file is complete in every room
+	RemoveSource bool                  // delete the sources once every file is complete in every room
+	Progress     transfer.ProgressFunc // receives the progress of each file; may be nil
 }
 
 // Summary reports a job run with Run.
@@ -59,7 +61,7 @@ func (s *Service) Run(ctx context.Context, job *messages.Job, opts RunOptions) (
 	if err != nil {
 		return sum, fmt.Errorf("rooms: %w", err)
 	}
-	tr, err := s.Transfer(ctx, rr, opts.RemoveSource)
+	tr, err := s.transfer(ctx, rr, opts.RemoveSource, opts.Progress)
 	if err != nil {
 		return sum, fmt.Errorf("transfer: %w", err)
 	}

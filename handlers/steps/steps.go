@@ -185,6 +185,12 @@ func (s *Service) EnsureRooms(ctx context.Context, rj messages.ResolvedJob) (mes
 // sources afterwards when removeSource is set. Sources already gone are
 // reported with the files found in the rooms.
 func (s *Service) Transfer(ctx context.Context, rr messages.RoomsReady, removeSource bool) (messages.Transferred, error) {
+	return s.transfer(ctx, rr, removeSource, nil)
+}
+
+// transfer is Transfer reporting the progress of each file to progress
+// (nil: none).
+func (s *Service) transfer(ctx context.Context, rr messages.RoomsReady, removeSource bool, progress transfer.ProgressFunc) (messages.Transferred, error) {
 	_, client, err := s.account(ctx, rr.Job.Instance)
 	if err != nil {
 		return messages.Transferred{}, err
@@ -205,7 +211,9 @@ func (s *Service) Transfer(ctx context.Context, rr messages.RoomsReady, removeSo
 			Bucket: rr.Job.Source.Bucket, Key: src.Key, Size: src.Size, ETag: src.ETag}})
 	}
 	if len(job.Files) > 0 {
-		res, err := transfer.New(s.objects, client, s.engine).Transfer(ctx, job)
+		opts := s.engine
+		opts.Progress = progress
+		res, err := transfer.New(s.objects, client, opts).Transfer(ctx, job)
 		if err != nil {
 			return messages.Transferred{}, err
 		}

@@ -103,6 +103,8 @@ type Options struct {
 	Logger logrus.FieldLogger
 	// Metrics, when not nil, is updated by every transfer.
 	Metrics *Metrics
+	// Progress, when not nil, receives the progress of every file.
+	Progress ProgressFunc
 }
 
 func (o *Options) setDefaults() {
@@ -362,7 +364,7 @@ func (e *Engine) upload(ctx context.Context, job Job, f File, pending []int, log
 	m := e.opts.Metrics
 	m.transferStarted()
 	defer func() { m.transferDone(time.Since(start), err) }()
-	prog := newProgress(f.Object.Size * int64(len(ups)))
+	prog := newProgress(f.Object.Key, f.Object.Size*int64(len(ups)), e.opts.Progress)
 	stopProgress := e.reportProgress(ctx, prog, log.WithFields(logrus.Fields{"key": f.Object.Key, "targets": len(ups)}))
 	segs, err := e.stream(ctx, f.Object, ups, sealer, prog)
 	stopProgress()

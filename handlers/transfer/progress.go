@@ -10,16 +10,30 @@ import (
 	"github.com/recording-storage/recording-storage/infra/logging"
 )
 
+// ProgressFunc receives the progress of a file's transfer: the bytes
+// written so far over all its targets, of total. It is called from several
+// goroutines at once.
+type ProgressFunc func(key string, done, total int64)
+
 // progress counts the bytes a transfer has written, over all its targets.
 type progress struct {
-	total int64
-	start time.Time
-	done  atomic.Int64
+	key    string
+	total  int64
+	start  time.Time
+	done   atomic.Int64
+	report ProgressFunc // may be nil
 }
 
-func newProgress(total int64) *progress { return &progress{total: total, start: time.Now()} }
+func newProgress(key string, total int64, report ProgressFunc) *progress {
+	return &progress{key: key, total: total, start: time.Now(), report: report}
+}
 
-func (p *progress) add(n int64) { p.done.Add(n) }
+func (p *progress) add(n int64) {
+	done := p.done.Add(n)
+	if p.report != nil {
+		p.report(p.key, done, p.total)
+	}
+}
 
 // fields describes the progress as log fields: bytes done, percent, MB/s and
 // the estimated time left.
