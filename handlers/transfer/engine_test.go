@@ -549,3 +549,30 @@ func TestTransfer_setup_failures(t *testing.T) {
 		}
 	}
 }
+
+// TestTransfer_expiration: each target's expiration date becomes its
+// file's.
+func TestTransfer_expiration(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, 64<<10)
+	at := time.Now().Add(400 * 24 * time.Hour).UTC().Truncate(time.Second)
+	withExp, never := e.target(t, "exp/a"), e.target(t, "exp/b")
+	withExp.ExpireAt = &at
+	obj := e.put(t, "exp.mp4", randomBytes(t, 1000))
+	res, err := e.engine().Transfer(context.Background(), Job{Files: []File{{Object: obj, Name: "exp.mp4"}}, Targets: []Target{withExp, never}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []*time.Time{&at, nil} {
+		n, err := e.svc.Node(context.Background(), res.Files[0].Uploads[i].NodeID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case want == nil && n.ExpireAt != nil:
+			t.Errorf("target %d: expires %v, want never", i, n.ExpireAt)
+		case want != nil && (n.ExpireAt == nil || !n.ExpireAt.Equal(*want)):
+			t.Errorf("target %d: expires %v, want %v", i, n.ExpireAt, *want)
+		}
+	}
+}
