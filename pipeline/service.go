@@ -163,23 +163,22 @@ func (s *Service) add(stage, name string, workers int, out string, h message.Han
 	if err != nil {
 		return err
 	}
-	sub, err := s.transport.Subscriber(stage, workers)
-	if err != nil {
-		return err
-	}
-	mws, err := s.failures(stage).Middlewares()
-	if err != nil {
-		return err
-	}
-	rh := s.router.AddHandler(name, in, sub, out, s.publisher, h)
-	rh.AddMiddleware(mws...)
-	s.handlers[stage] = append(s.handlers[stage], rh)
-	return nil
+	return s.register(stage, workers, func(sub message.Subscriber) *message.Handler {
+		return s.router.AddHandler(name, in, sub, out, s.publisher, h)
+	})
 }
 
 // addConsumer registers a handler of stage that reads topic and publishes
 // nothing.
 func (s *Service) addConsumer(stage, name, topic string, workers int, h message.NoPublishHandlerFunc) error {
+	return s.register(stage, workers, func(sub message.Subscriber) *message.Handler {
+		return s.router.AddConsumerHandler(name, topic, sub, h)
+	})
+}
+
+// register creates the stage's subscriber, adds the handler with it and
+// gives the handler the stage's failure handling.
+func (s *Service) register(stage string, workers int, add func(message.Subscriber) *message.Handler) error {
 	sub, err := s.transport.Subscriber(stage, workers)
 	if err != nil {
 		return err
@@ -188,7 +187,7 @@ func (s *Service) addConsumer(stage, name, topic string, workers int, h message.
 	if err != nil {
 		return err
 	}
-	rh := s.router.AddConsumerHandler(name, topic, sub, h)
+	rh := add(sub)
 	rh.AddMiddleware(mws...)
 	s.handlers[stage] = append(s.handlers[stage], rh)
 	return nil

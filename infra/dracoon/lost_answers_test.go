@@ -103,42 +103,10 @@ func uploadDefault(c *Client, room int64, name string, data []byte) (Node, error
 // of part n of parts, and completes it.
 func uploadParts(t *testing.T, c *Client, room int64, name string, data []byte, before func(n, parts int)) (Node, error) {
 	t.Helper()
-	ctx := context.Background()
-	key, err := crypto.GenerateFileKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := crypto.NewSealer(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := c.StartUpload(ctx, UploadSpec{ParentID: room, Name: name, Size: int64(len(data))})
-	if err != nil {
-		return Node{}, err
-	}
-	buf := bytes.Clone(data)
-	segs := make([]crypto.Segment, 0, u.Parts())
-	for n := 1; n <= u.Parts(); n++ {
-		off, length := u.PartRange(n)
-		part := buf[off : off+length]
-		seg, err := sealer.Seal(off, part, part)
-		if err != nil {
-			t.Fatal(err)
-		}
-		segs = append(segs, seg)
+	return sealedUpload(t, c, room, name, data, func(u *Upload, n int, off int64, part []byte) error {
 		before(n, u.Parts())
-		if err := u.WritePart(ctx, n, off, part); err != nil {
-			return Node{}, err
-		}
-	}
-	if key.Tag, err = sealer.Tag(segs); err != nil {
-		t.Fatal(err)
-	}
-	fk, err := c.WrapFileKey(ctx, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u.Complete(ctx, fk)
+		return u.WritePart(context.Background(), n, off, part)
+	})
 }
 
 // checkOneFile checks the end state after an upload of name that returned

@@ -13,9 +13,9 @@ import (
 	"github.com/recording-storage/recording-storage/infra/errclass"
 )
 
-// sealedUpload uploads data as name through an Upload, part by part with
-// write, and completes it.
-func sealedUpload(t *testing.T, c *Client, name string, data []byte,
+// sealedUpload uploads data as name into room through an Upload, sealing
+// each part and writing it with write, and completes it.
+func sealedUpload(t *testing.T, c *Client, room int64, name string, data []byte,
 	write func(u *Upload, n int, off int64, part []byte) error) (Node, error) {
 	t.Helper()
 	ctx := context.Background()
@@ -27,9 +27,9 @@ func sealedUpload(t *testing.T, c *Client, name string, data []byte,
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := c.StartUpload(ctx, UploadSpec{ParentID: roomRecordings, Name: name, Size: int64(len(data))})
+	u, err := c.StartUpload(ctx, UploadSpec{ParentID: room, Name: name, Size: int64(len(data))})
 	if err != nil {
-		t.Fatal(err)
+		return Node{}, err
 	}
 	var segs []crypto.Segment
 	for n := 1; n <= u.Parts(); n++ {
@@ -73,7 +73,7 @@ func TestUpload_WritePartSum(t *testing.T) {
 			data, sum := randomData(t, tc.size)
 			// The first proxy chunk is cut off once and sent again.
 			e.Emu.InjectFault(emulator.FaultRule{Method: http.MethodPost, PathPrefix: "/api/v4/uploads/", Reset: true})
-			n, err := sealedUpload(t, c, "sum.bin", data, func(u *Upload, n int, off int64, part []byte) error {
+			n, err := sealedUpload(t, c, roomRecordings, "sum.bin", data, func(u *Upload, n int, off int64, part []byte) error {
 				s := md5.Sum(part)
 				if tc.s3 {
 					s = [md5.Size]byte{} // not used for S3 parts
@@ -95,7 +95,7 @@ func TestUpload_WritePartSum(t *testing.T) {
 		c := e.svc()
 		data, _ := randomData(t, 3*chunk)
 		var failed *Upload
-		_, err := sealedUpload(t, c, "wrong.bin", data, func(u *Upload, n int, off int64, part []byte) error {
+		_, err := sealedUpload(t, c, roomRecordings, "wrong.bin", data, func(u *Upload, n int, off int64, part []byte) error {
 			s := md5.Sum(part)
 			if n == 2 {
 				s[0] ^= 1

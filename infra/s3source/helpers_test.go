@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,64 +19,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/recording-storage/recording-storage/conf"
-	"github.com/recording-storage/recording-storage/infra/awsclient"
+	"github.com/recording-storage/recording-storage/infra/awsclient/awstest"
 )
 
-// stackAWS returns the AWS settings of the local stack, loaded the way the
-// service loads them, so the RS_* variables written by .ci/stack apply.
-func stackAWS(tb testing.TB) conf.AWS {
-	tb.Helper()
-	if os.Getenv("RS_TEST_STACK") == "" {
-		tb.Fatal("the local stack is not running: run `make test`, or `make stack-up` and `. .stack/env` before `go test`")
-	}
-	cfg, err := conf.Load("", nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return cfg.AWS
-}
+// stackAWS returns the AWS settings of the local stack.
+func stackAWS(tb testing.TB) conf.AWS { return awstest.Config(tb).AWS }
 
 // newClient returns an S3 client for c, built as the service builds it.
-func newClient(tb testing.TB, c conf.AWS) *s3.Client {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	awsCfg, err := awsclient.Config(ctx, c)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return awsclient.S3(awsCfg, c)
-}
+func newClient(tb testing.TB, c conf.AWS) *s3.Client { return awstest.S3(tb, c) }
 
-var bucketSeq atomic.Int64
-
-// newBucket creates an empty bucket that is emptied and removed after the test.
+// newBucket creates an empty bucket that is removed after the test.
 func newBucket(tb testing.TB, client *s3.Client) string {
-	tb.Helper()
-	bucket := fmt.Sprintf("s3source-%d-%d", time.Now().UnixNano(), bucketSeq.Add(1))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
-		tb.Fatalf("CreateBucket: %v", err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		list, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &bucket})
-		if err != nil {
-			tb.Errorf("cleanup: ListObjectsV2: %v", err)
-			return
-		}
-		for _, o := range list.Contents {
-			if _, err := client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &bucket, Key: o.Key}); err != nil {
-				tb.Errorf("cleanup: DeleteObject: %v", err)
-			}
-		}
-		if _, err := client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: &bucket}); err != nil {
-			tb.Errorf("cleanup: DeleteBucket: %v", err)
-		}
-	})
-	return bucket
+	return awstest.Bucket(tb, client, "s3source")
 }
 
 // put stores body as bucket/key.

@@ -154,29 +154,7 @@ type apiError struct {
 // absolute) and checks the status; out, if not nil, receives the JSON body.
 func (c *client) call(method, path string, body any, want int, out any) []byte {
 	c.e.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			c.e.t.Fatal(err)
-		}
-		rd = bytes.NewReader(raw)
-	}
-	u := path
-	if !strings.HasPrefix(path, "http") {
-		u = c.e.URL + path
-	}
-	req, err := http.NewRequest(method, u, rd)
-	if err != nil {
-		c.e.t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	return doExpect(c.e.t, req, want, out)
+	return doExpect(c.e.t, c.request(method, path, body), want, out)
 }
 
 func doExpect(t *testing.T, req *http.Request, want int, out any) []byte {
