@@ -137,6 +137,10 @@ type ParseStage struct {
 	Topic string `yaml:"topic"`
 }
 
+// PoisonInspectGroup is the consumer group whose queue
+// ("<stages.poison>-inspect") keeps the poisoned messages for operators.
+const PoisonInspectGroup = "inspect"
+
 // SubscriptionQueue returns the name of the SQS queue through which stage
 // reads topic.
 func SubscriptionQueue(topic, stage string) string { return topic + "-" + stage }

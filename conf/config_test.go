@@ -289,3 +289,16 @@ func TestByteSize(t *testing.T) {
 		t.Errorf("String = %q", got)
 	}
 }
+
+func TestValidate_poison_queue_name(t *testing.T) {
+	long := strings.Repeat("p", 75) // "-inspect" makes 83 characters
+	_, err := conf.Load("", func(k string) (string, bool) {
+		if k == "RS_STAGES_POISON" {
+			return long, true
+		}
+		return "", false
+	})
+	if err == nil || !strings.Contains(err.Error(), "stages.poison gives the SQS queue name") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -76,7 +76,10 @@ func (c Config) Validate() error {
 		// The share stage hands out the keys of transferred files.
 		v.queue("stages.transferred", SubscriptionQueue(c.Stages.Transferred, "share"), queues)
 	}
-	v.topic("stages.poison", c.Stages.Poison, topics)
+	if v.topic("stages.poison", c.Stages.Poison, topics) {
+		// The operators' queue keeps the poisoned messages.
+		v.queue("stages.poison", SubscriptionQueue(c.Stages.Poison, PoisonInspectGroup), queues)
+	}
 	if c.Stages.VisibilityTimeout < time.Minute || c.Stages.VisibilityTimeout > maxVisibilityTimeout {
 		v.addf("stages.visibility_timeout must be between 1m and 12h, got %s", c.Stages.VisibilityTimeout)
 	}

@@ -23,7 +23,7 @@ import (
 // PoisonGroup is the consumer group whose queue ("<poison topic>-inspect")
 // keeps the poison topic's messages for operators: nothing reads it but the
 // poison commands, and nothing leaves it until it is requeued or purged.
-const PoisonGroup = "inspect"
+const PoisonGroup = conf.PoisonInspectGroup
 
 // poisonHold is how long List hides the messages it reads from other
 // readers before it releases them again.
