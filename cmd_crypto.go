@@ -56,7 +56,7 @@ func runCryptoUnlock(_ context.Context, args []string, s stdio) int {
 	pwFile := fs.String("password-file", "", "file holding the key pair password as UTF-8 text")
 	pubFile := fs.String("public-key", "", "public key container JSON to check the private key against")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return parseExit(err)
 	}
 	if fs.NArg() != 0 || *privFile == "" || *pwFile == "" {
 		fs.Usage()
@@ -109,7 +109,7 @@ func runCryptoDecrypt(ctx context.Context, args []string, s stdio) int {
 	in := fs.String("in", "", "encrypted content to decrypt")
 	out := fs.String("out", "", "where to write the plaintext; written only when the tag verifies")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return parseExit(err)
 	}
 	viaPrivate := *privFile != "" || *pwFile != "" || *fkFile != ""
 	switch {

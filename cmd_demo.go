@@ -28,7 +28,7 @@ func runDemo(ctx context.Context, args []string, s stdio) int {
 	fs.TextVar(&size, "size", size, "size of the generated recording (e.g. 256MiB)")
 	timeout := fs.Duration("timeout", 4*time.Minute, "give up after this long")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return parseExit(err)
 	}
 	if fs.NArg() != 0 {
 		fmt.Fprintf(s.err, "demo: unexpected argument %q\n", fs.Arg(0))

@@ -41,7 +41,7 @@ func runEmulator(ctx context.Context, args []string, s stdio) int {
 		return err
 	})
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return parseExit(err)
 	}
 	if fs.NArg() != 0 || *dataDir == "" {
 		fs.Usage()

@@ -23,7 +23,7 @@ func runPoison(ctx context.Context, args []string, s stdio) int {
 			"until it is requeued or purged.")
 	configFile := configFlag(fs)
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return parseExit(err)
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {
@@ -35,7 +35,7 @@ func runPoison(ctx context.Context, args []string, s stdio) int {
 	all := sub.Bool("all", false, "requeue: every message")
 	yes := sub.Bool("yes", false, "purge: confirm deleting every message")
 	if err := sub.Parse(rest[1:]); err != nil {
-		return 2
+		return parseExit(err)
 	}
 	ids := sub.Args()
 	switch {

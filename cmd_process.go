@@ -18,7 +18,7 @@ func runProcess(ctx context.Context, args []string, s stdio) int {
 			"and prints the Transferred report as JSON: the files and the rooms they went to.")
 	configFile := configFlag(fs)
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return parseExit(err)
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()

@@ -24,7 +24,7 @@ func runRun(ctx context.Context, args []string, s stdio) int {
 	configFile := configFlag(fs)
 	stageList := fs.String("stages", strings.Join(handlers.AllStages(), ","), "comma-separated stages to run in this process")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return parseExit(err)
 	}
 	if fs.NArg() != 0 {
 		fmt.Fprintf(s.err, "run: unexpected argument %q\n", fs.Arg(0))

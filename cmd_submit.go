@@ -20,7 +20,7 @@ func runSubmit(ctx context.Context, args []string, s stdio) int {
 		"Validates one job message and sends it, unchanged, to the inbound queue (stages.parse.queue).")
 	configFile := configFlag(fs)
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return parseExit(err)
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()

@@ -33,7 +33,7 @@ func runTransfer(ctx context.Context, args []string, s stdio) int {
 	fs.Var(&remove, "remove-source", "delete the sources once every room has them (default: s3.remove_after_transfer)")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return parseExit(err)
 	}
 	if fs.NArg() != 0 {
 		fmt.Fprintf(s.err, "transfer: unexpected argument %q\n", fs.Arg(0))

@@ -17,7 +17,7 @@ func runValidate(_ context.Context, args []string, s stdio) int {
 	fs := newFlagSet(s, "validate", "validate [--now RFC3339] FILE|-", "Parses and validates one job message and prints the normalized job as JSON.")
 	nowFlag := fs.String("now", "", "clock for expiration arithmetic, RFC 3339 (default: now)")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return parseExit(err)
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()

@@ -73,3 +73,13 @@ func TestValidateCommand(t *testing.T) {
 		})
 	}
 }
+
+// TestHelp: every command prints its usage for --help and exits 0.
+func TestHelp(t *testing.T) {
+	for name := range commands() {
+		code, out, errOut := runCtx(context.Background(), name, "--help")
+		if code != 0 || !strings.Contains(out+errOut, "usage: recording-storage "+name) {
+			t.Errorf("%s --help: exit %d, %q", name, code, out+errOut)
+		}
+	}
+}

@@ -110,6 +110,15 @@ func usage(w io.Writer, cmds map[string]command) {
 	}
 }
 
+// parseExit is the exit code after a flag set's Parse failed: 0 when help
+// was asked for (the usage is printed), 2 for a bad command line.
+func parseExit(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
+}
+
 // configFlag adds the --config flag every command that reads the
 // configuration has.
 func configFlag(fs *flag.FlagSet) *string {
