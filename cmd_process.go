@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 
-	"github.com/recording-storage/recording-storage/messages"
 	"github.com/recording-storage/recording-storage/pipeline"
 )
 
@@ -17,19 +15,9 @@ func runProcess(ctx context.Context, args []string, s stdio) int {
 		"Runs one job message (the JSON producers send) through every stage in this process over in-memory queues,\n"+
 			"and prints the Transferred report as JSON: the files and the rooms they went to.")
 	configFile := configFlag(fs)
-	if err := fs.Parse(args); err != nil {
-		return parseExit(err)
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return 2
-	}
-	data, err := readInput(fs.Arg(0), s.in)
-	if err != nil {
-		return commandError(s, "process", err)
-	}
-	if _, err := messages.ParseJob(data, time.Now()); err != nil {
-		return usageError(s, "process", err)
+	data, _, code := parseJobArgs(fs, args, s)
+	if code >= 0 {
+		return code
 	}
 	env, err := openEnv(ctx, *configFile, s.err)
 	if err != nil {

@@ -3,13 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/recording-storage/recording-storage/conf"
-	"github.com/recording-storage/recording-storage/messages"
 	"github.com/recording-storage/recording-storage/pipeline"
 )
 
@@ -19,20 +17,9 @@ func runSubmit(ctx context.Context, args []string, s stdio) int {
 	fs := newFlagSet(s, "submit", "submit [--config FILE] FILE|-",
 		"Validates one job message and sends it, unchanged, to the inbound queue (stages.parse.queue).")
 	configFile := configFlag(fs)
-	if err := fs.Parse(args); err != nil {
-		return parseExit(err)
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return 2
-	}
-	data, err := readInput(fs.Arg(0), s.in)
-	if err != nil {
-		return commandError(s, "submit", err)
-	}
-	job, err := messages.ParseJob(data, time.Now())
-	if err != nil {
-		return usageError(s, "submit", err)
+	data, job, code := parseJobArgs(fs, args, s)
+	if code >= 0 {
+		return code
 	}
 	cfg, err := conf.Load(*configFile, nil)
 	if err != nil {

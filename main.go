@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
@@ -119,6 +120,27 @@ func parseExit(err error) int {
 	return 2
 }
 
+// parseJobArgs parses the flags of a command whose one argument is a job
+// message (FILE, or - for standard input), reads and validates it. code is
+// the exit code when the command must stop, else -1.
+func parseJobArgs(fs *flag.FlagSet, args []string, s stdio) (data []byte, job *messages.Job, code int) {
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, parseExit(err)
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return nil, nil, 2
+	}
+	data, err := readInput(fs.Arg(0), s.in)
+	if err != nil {
+		return nil, nil, commandError(s, fs.Name(), errclass.AsPermanent(err))
+	}
+	if job, err = messages.ParseJob(data, time.Now()); err != nil {
+		return nil, nil, invalid(s, fs.Name(), "job message", err)
+	}
+	return data, job, -1
+}
+
 // configFlag adds the --config flag every command that reads the
 // configuration has.
 func configFlag(fs *flag.FlagSet) *string {
@@ -155,10 +177,14 @@ func (b *optionalBool) IsBoolFlag() bool { return true }
 
 // usageError reports a bad command line: every rejected field of a
 // validation error on its own line; exit code 2.
-func usageError(s stdio, cmd string, err error) int {
+func usageError(s stdio, cmd string, err error) int { return invalid(s, cmd, "arguments", err) }
+
+// invalid reports bad input (what: "arguments", "job message"): every
+// rejected field of a validation error on its own line; exit code 2.
+func invalid(s stdio, cmd, what string, err error) int {
 	var verr *messages.ValidationError
 	if errors.As(err, &verr) {
-		fmt.Fprintf(s.err, "%s: invalid arguments (%d problems):\n", cmd, len(verr.Fields))
+		fmt.Fprintf(s.err, "%s: invalid %s (%d problems):\n", cmd, what, len(verr.Fields))
 		for _, f := range verr.Fields {
 			fmt.Fprintf(s.err, "  %s\n", f)
 		}
