@@ -223,10 +223,35 @@ func (b *awsBackend) ensureSubscription(ctx context.Context, topic, stage string
 	if err != nil {
 		return "", fmt.Errorf("cannot generate the subscription of queue %s to topic %s: %w", name, topic, err)
 	}
-	if _, err := b.sns.Subscribe(ctx, in); err != nil {
-		return "", fmt.Errorf("cannot subscribe queue %s to topic %s: %w", name, topic, err)
+	subscribed, err := b.subscribed(ctx, topicArn, queueArn)
+	if err != nil {
+		return "", err
+	}
+	if !subscribed {
+		if _, err := b.sns.Subscribe(ctx, in); err != nil {
+			return "", fmt.Errorf("cannot subscribe queue %s to topic %s: %w", name, topic, err)
+		}
 	}
 	return url, nil
+}
+
+// subscribed reports whether the queue is subscribed to the topic already.
+// SNS answers a repeated Subscribe with the existing subscription, but
+// goaws adds another one each time, so every start would multiply them.
+func (b *awsBackend) subscribed(ctx context.Context, topicArn sns.TopicArn, queueArn sqs.QueueArn) (bool, error) {
+	p := amazonsns.NewListSubscriptionsByTopicPaginator(b.sns, &amazonsns.ListSubscriptionsByTopicInput{TopicArn: aws.String(string(topicArn))})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return false, fmt.Errorf("cannot list the subscriptions of topic %s: %w", topicArn, err)
+		}
+		for _, sub := range page.Subscriptions {
+			if aws.ToString(sub.Endpoint) == string(queueArn) && aws.ToString(sub.Protocol) == "sqs" {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 func (b *awsBackend) publisher() (message.Publisher, error) {
