@@ -32,16 +32,15 @@ func runSubmit(ctx context.Context, args []string, s stdio) int {
 	return 0
 }
 
-// submit sends a job message's body to the inbound queue.
+// submit sends a job message's body to the inbound queue, which the
+// service creates at start. It sets nothing up: a tool must not reset the
+// queues' attributes to its own configuration's.
 func submit(ctx context.Context, cfg conf.Config, body []byte) error {
 	t, err := pipeline.NewTransport(ctx, cfg, nil)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	if err := t.Setup(ctx); err != nil {
-		return err
-	}
 	pub, err := t.InboundPublisher()
 	if err != nil {
 		return err
@@ -53,5 +52,8 @@ func submit(ctx context.Context, cfg conf.Config, body []byte) error {
 	}
 	msg := message.NewMessage(watermill.NewUUID(), body)
 	msg.SetContext(ctx)
-	return pub.Publish(queue, msg)
+	if err := pub.Publish(queue, msg); err != nil {
+		return fmt.Errorf("cannot send to the inbound queue %s (the service creates it when it starts): %w", queue, err)
+	}
+	return nil
 }

@@ -54,18 +54,24 @@ type PoisonQueue struct {
 	url string
 }
 
-// PoisonQueue opens the poison queue, creating and subscribing it if it is
-// missing.
+// PoisonQueue opens the poison queue, which the service creates at start
+// (Setup). It changes nothing: a tool must not reset the queues' attributes
+// to its own configuration's.
 func (t *Transport) PoisonQueue(ctx context.Context) (*PoisonQueue, error) {
 	b, ok := t.backend.(*awsBackend)
 	if !ok {
 		return nil, errclass.AsPermanent(errors.New("the poison queue needs stages.transport aws: with the memory transport it lives and dies with the process"))
 	}
-	url, err := b.ensureSubscription(ctx, t.cfg.Stages.Poison, PoisonGroup)
-	if err != nil {
-		return nil, err
+	name := conf.SubscriptionQueue(t.cfg.Stages.Poison, PoisonGroup)
+	out, err := b.sqs.GetQueueUrl(ctx, &amazonsqs.GetQueueUrlInput{QueueName: aws.String(name)})
+	var missing *sqstypes.QueueDoesNotExist
+	if errors.As(err, &missing) {
+		return nil, errclass.AsPermanent(fmt.Errorf("there is no poison queue %s yet: it is created when the service (recording-storage run) starts", name))
 	}
-	return &PoisonQueue{t: t, b: b, url: url}, nil
+	if err != nil {
+		return nil, fmt.Errorf("cannot find the poison queue %s: %w", name, err)
+	}
+	return &PoisonQueue{t: t, b: b, url: aws.ToString(out.QueueUrl)}, nil
 }
 
 // List returns every message of the poison queue, oldest first, and leaves
