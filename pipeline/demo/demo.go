@@ -176,6 +176,16 @@ func (s Settings) check(ctx context.Context, out io.Writer, acct conf.DracoonAcc
 	if err != nil {
 		return err
 	}
+	// One client per member for every room: each logs in and unlocks its key
+	// pair (PBKDF2) once.
+	members := make([]*dracoon.Client, len(s.Members))
+	for i, m := range s.Members {
+		a := acct
+		a.Login, a.Password, a.EncryptionPassword = m.Login, m.Password, m.EncryptionPassword
+		if members[i], err = dracoon.New(dracoon.NewConfig(s.Config.Dracoon, a, int64(s.Config.S3.ChunkSize), nil)); err != nil {
+			return err
+		}
+	}
 	rooms := exampleRooms(domain)
 	failed := map[string]bool{}
 	for _, path := range rooms {
@@ -188,14 +198,8 @@ func (s Settings) check(ctx context.Context, out io.Writer, acct conf.DracoonAcc
 			return fmt.Errorf("file %q is missing in room %q (%v)", name, path, err)
 		}
 		fmt.Fprintf(out, "room      %s (id %d): file %d %q, %s\n", path, room.ID, node.ID, name, conf.ByteSize(node.Size))
-		for _, m := range s.Members {
-			a := acct
-			a.Login, a.Password, a.EncryptionPassword = m.Login, m.Password, m.EncryptionPassword
-			mc, err := dracoon.New(dracoon.NewConfig(s.Config.Dracoon, a, int64(s.Config.S3.ChunkSize), nil))
-			if err != nil {
-				return err
-			}
-			got, n, err := decryptWhenShared(ctx, mc, node.ID)
+		for i, m := range s.Members {
+			got, n, err := decryptWhenShared(ctx, members[i], node.ID)
 			switch {
 			case err != nil:
 				failed[m.Login] = true
