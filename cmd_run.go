@@ -49,7 +49,12 @@ func serve(ctx context.Context, env *env, stages []string) error {
 	if err != nil {
 		return err
 	}
-	hs, err := httpserver.New(httpserver.Config{Listen: env.cfg.HTTP.Listen, Checks: healthChecks(env, svc),
+	checks, err := healthChecks(ctx, env, svc)
+	if err != nil {
+		_ = svc.Close()
+		return err
+	}
+	hs, err := httpserver.New(httpserver.Config{Listen: env.cfg.HTTP.Listen, Checks: checks,
 		Registry: env.registry, Logger: env.log})
 	if err != nil {
 		_ = svc.Close()
@@ -92,10 +97,14 @@ func sweepInstances(env *env) func(context.Context) ([]string, error) {
 // healthChecks are the checks of /healthcheck: the stages' (see
 // pipeline.Service.StageChecks), then <component>_error for what the
 // service depends on.
-func healthChecks(env *env, svc *pipeline.Service) []httpserver.Check {
+func healthChecks(ctx context.Context, env *env, svc *pipeline.Service) ([]httpserver.Check, error) {
 	checks := svc.StageChecks()
 	if env.cfg.Stages.Transport == conf.TransportAWS {
-		checks = append(checks, httpserver.Check{Name: "sqs_error", Func: sqsCheck(env.cfg)})
+		sqs, err := sqsCheck(ctx, env.cfg)
+		if err != nil {
+			return nil, err
+		}
+		checks = append(checks, httpserver.Check{Name: "sqs_error", Func: sqs})
 	}
 	checks = append(checks,
 		httpserver.Check{Name: "s3_error", Func: env.objects.Reachable},
@@ -120,18 +129,19 @@ func healthChecks(env *env, svc *pipeline.Service) []httpserver.Check {
 			}
 			return errors.Join(errs...)
 		}})
-	return checks
+	return checks, nil
 }
 
-// sqsCheck asks SQS for the inbound queue.
-func sqsCheck(cfg conf.Config) func(context.Context) error {
-	return func(ctx context.Context) error {
-		awsCfg, err := awsclient.Config(ctx, cfg.AWS)
-		if err != nil {
-			return err
-		}
-		name, _ := conf.InboundQueueName(cfg.Stages.Parse.Queue)
-		_, err = awsclient.SQS(awsCfg, cfg.AWS).GetQueueUrl(ctx, &amazonsqs.GetQueueUrlInput{QueueName: &name})
-		return err
+// sqsCheck asks SQS for the inbound queue, with one client for every round.
+func sqsCheck(ctx context.Context, cfg conf.Config) (func(context.Context) error, error) {
+	awsCfg, err := awsclient.Config(ctx, cfg.AWS)
+	if err != nil {
+		return nil, err
 	}
+	client := awsclient.SQS(awsCfg, cfg.AWS)
+	name, _ := conf.InboundQueueName(cfg.Stages.Parse.Queue)
+	return func(ctx context.Context) error {
+		_, err := client.GetQueueUrl(ctx, &amazonsqs.GetQueueUrlInput{QueueName: &name})
+		return err
+	}, nil
 }
