@@ -29,6 +29,16 @@ const PoisonGroup = conf.PoisonInspectGroup
 // readers before it releases them again.
 const poisonHold = 60 * time.Second
 
+// How long receiveAll keeps looking for messages that the queue counts but
+// another reader (an operator's list a moment ago) still hides: a while for
+// a listing, longer for messages asked for by id. A released message comes
+// back after about a second on SQS and up to two on goaws, later on a
+// loaded machine.
+const (
+	poisonListWait = 3 * time.Second
+	poisonIDWait   = 15 * time.Second
+)
+
 // ErrNotInPoisonQueue reports a message id that the poison queue does not
 // hold.
 var ErrNotInPoisonQueue = errclass.New(errclass.Permanent, "no such message in the poison queue")
@@ -82,24 +92,33 @@ func (q *PoisonQueue) List(ctx context.Context) ([]PoisonMessage, error) {
 	return msgs, err
 }
 
-// receiveAll receives every message of the queue and keeps them hidden for
-// poisonHold; the caller releases or deletes them. When want names ids not
-// found, it tries again a few times: a message another reader held a moment
-// ago becomes visible again shortly.
+// receiveAll receives every message of the queue (when want names ids:
+// until it has those) and keeps them hidden for poisonHold; the caller
+// releases or deletes them. While the queue holds more than it received,
+// or a wanted id is not found, it tries again every second for a while
+// (poisonListWait, poisonIDWait): a message another reader held a moment
+// ago becomes visible again shortly. It stops as soon as it has what it
+// needs: the hold is the queue's visibility timeout on some servers
+// (goaws), so a receipt kept waiting may go stale.
 func (q *PoisonQueue) receiveAll(ctx context.Context, want ...string) ([]PoisonMessage, error) {
 	seen := map[string]bool{}
 	var out []PoisonMessage
 	held := q.count(ctx) // messages in the queue, visible or not
-	for round := 0; ; round++ {
+	wait := poisonListWait
+	if len(want) > 0 {
+		wait = poisonIDWait
+	}
+	deadline := time.Now().Add(wait)
+	for {
 		var err error
 		if out, err = q.receiveRound(ctx, seen, out); err != nil {
 			return out, err
 		}
-		missing := len(out) < held
+		missing := len(want) == 0 && len(out) < held
 		for _, id := range want {
 			missing = missing || !seen[id]
 		}
-		if !missing || round >= 3 {
+		if !missing || time.Now().After(deadline) {
 			break
 		}
 		select {
