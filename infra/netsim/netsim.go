@@ -1,23 +1,15 @@
 // Package netsim puts a simulated wide-area link between a client and a
 // server on this machine: a TCP proxy on 127.0.0.1 that adds a latency to
 // each direction and caps the bandwidth of each connection, as a server
-// across the internet would. It embeds toxiproxy
-// (github.com/Shopify/toxiproxy/v2) as a library, so no separate process or
-// download is needed. It is for benchmarks and tests.
+// across the internet would. It runs in the calling process (relay.go), so
+// no separate process or download is needed. It is for benchmarks and tests.
 package netsim
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"time"
-
-	toxiproxy "github.com/Shopify/toxiproxy/v2"
-	"github.com/Shopify/toxiproxy/v2/collectors"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
 )
 
 // Profile is what the link does to the traffic.
@@ -43,10 +35,7 @@ func (p Profile) String() string {
 }
 
 // Link is a running proxy. Close it when done.
-type Link struct {
-	proxy    *toxiproxy.Proxy
-	registry *prometheus.Registry
-}
+type Link struct{ r *relay }
 
 // Start listens on listen (host:port; "127.0.0.1:0" picks a free port) and
 // relays every connection to upstream (host:port) through profile p. The
@@ -58,85 +47,26 @@ func Start(listen, upstream string, p Profile) (*Link, error) {
 	if p.Bandwidth > 0 && p.Bandwidth < 1000 {
 		return nil, errors.New("netsim: bandwidth below 1 kB/s")
 	}
-	reg := prometheus.NewRegistry()
-	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(reg), zerolog.Nop())
-	srv.Metrics.ProxyMetrics = collectors.NewProxyMetricCollectors()
-	if err := reg.Register(srv.Metrics.ProxyMetrics.SentBytesTotal); err != nil {
-		return nil, err
-	}
-	proxy := toxiproxy.NewProxy(srv, "netsim", listen, upstream)
-	// Toxics are set before the first connection: links copy the chain
-	// when they start.
-	for _, stream := range []string{"upstream", "downstream"} {
-		if p.Latency > 0 {
-			if err := addToxic(proxy, "latency_"+stream, "latency", stream,
-				map[string]int64{"latency": p.Latency.Milliseconds()}); err != nil {
-				return nil, err
-			}
-		}
-		if p.Bandwidth > 0 {
-			// toxiproxy's rate is in kB/s (1000 bytes).
-			if err := addToxic(proxy, "bandwidth_"+stream, "bandwidth", stream,
-				map[string]int64{"rate": p.Bandwidth / 1000}); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if err := proxy.Start(); err != nil {
+	r, err := startRelay(listen, upstream, p)
+	if err != nil {
 		return nil, fmt.Errorf("netsim: cannot listen on %s: %w", listen, err)
 	}
-	return &Link{proxy: proxy, registry: reg}, nil
-}
-
-func addToxic(proxy *toxiproxy.Proxy, name, typ, stream string, attrs map[string]int64) error {
-	raw, err := json.Marshal(map[string]any{"name": name, "type": typ, "stream": stream, "toxicity": 1.0,
-		"attributes": attrs})
-	if err != nil {
-		return err
-	}
-	if _, err := proxy.Toxics.AddToxicJson(bytes.NewReader(raw)); err != nil {
-		return fmt.Errorf("netsim: cannot add toxic %s: %w", name, err)
-	}
-	return nil
+	return &Link{r: r}, nil
 }
 
 // Addr is the host:port the link listens on.
-func (l *Link) Addr() string { return l.proxy.Listen }
+func (l *Link) Addr() string { return l.r.ln.Addr().String() }
 
 // URL is http://Addr.
 func (l *Link) URL() string { return "http://" + l.Addr() }
 
-// Sent returns the bytes the link has delivered to the upstream server
-// (up) and to its clients (down), counted when a connection closes:
-// connections still open are not included.
-func (l *Link) Sent() (up, down int64) {
-	mfs, err := l.registry.Gather()
-	if err != nil {
-		return 0, 0
-	}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() != "direction" {
-					continue
-				}
-				switch v := int64(m.GetCounter().GetValue()); lp.GetValue() {
-				case "upstream":
-					up += v
-				case "downstream":
-					down += v
-				}
-			}
-		}
-	}
-	return up, down
-}
+// Sent returns the bytes the link has delivered so far to the upstream
+// server (up) and to its clients (down).
+func (l *Link) Sent() (up, down int64) { return l.r.up.Load(), l.r.down.Load() }
 
-// Close stops listening and closes every relayed connection.
-func (l *Link) Close() error {
-	l.proxy.Stop()
-	return nil
-}
+// Close stops listening, closes every relayed connection and waits until
+// the link's goroutines have ended.
+func (l *Link) Close() error { return l.r.close() }
 
 // FreePort returns a free host:port on 127.0.0.1, for a server that must
 // be told its own address before it starts. Another process may take the

@@ -1,8 +1,11 @@
 package netsim
 
 import (
+	"bytes"
+	"errors"
 	"io"
 	"net"
+	"os"
 	"testing"
 	"time"
 )
@@ -86,7 +89,7 @@ func TestLink(t *testing.T) {
 		t.Errorf("%d bytes took %s, want about %s", n, d, want)
 	}
 
-	// Counted once the connection is closed.
+	// Everything delivered is counted, the connection closed.
 	c.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -115,5 +118,112 @@ func TestWAN(t *testing.T) {
 	t.Parallel()
 	if got := WAN.String(); got != "25ms each way, 40 MB/s per connection" {
 		t.Errorf("WAN = %q", got)
+	}
+}
+
+// echo accepts connections and writes back what it reads.
+func echo(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestLink_relays_bytes_in_order: what goes through both directions comes
+// back byte for byte, and the end of the client's stream reaches the server
+// (half close) so its answer ends too.
+func TestLink_relays_bytes_in_order(t *testing.T) {
+	t.Parallel()
+	for _, p := range []Profile{{}, {Latency: 5 * time.Millisecond}, {Latency: time.Millisecond, Bandwidth: 200_000_000}} {
+		l, err := Start("127.0.0.1:0", echo(t), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := net.Dial("tcp", l.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := make([]byte, 3<<20+7)
+		for i := range data {
+			data[i] = byte(i*7 + i>>11)
+		}
+		go func() {
+			_, _ = c.Write(data)
+			_ = c.(*net.TCPConn).CloseWrite()
+		}()
+		got, err := io.ReadAll(c)
+		if err != nil {
+			t.Fatalf("%v: %v", p, err)
+		}
+		if !bytes.Equal(got, data) {
+			t.Errorf("%v: %d bytes back, differing from the %d sent", p, len(got), len(data))
+		}
+		c.Close()
+		if up, down := l.Sent(); up != int64(len(data)) || down != int64(len(data)) {
+			t.Errorf("%v: Sent() = %d, %d; want %d both", p, up, down, len(data))
+		}
+		l.Close()
+	}
+}
+
+// TestLink_Close_ends_connections: Close ends the connections it relays,
+// and a connection whose server cannot be reached is closed.
+func TestLink_Close_ends_connections(t *testing.T) {
+	t.Parallel()
+	l, err := Start("127.0.0.1:0", echo(t), Profile{Latency: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", l.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("read after Close: %v, want the connection closed", err)
+	}
+
+	down, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err = Start("127.0.0.1:0", down, Profile{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c2, err := net.Dial("tcp", l.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	_ = c2.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c2.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("read with the server down: %v, want the connection closed", err)
 	}
 }
