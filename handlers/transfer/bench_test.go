@@ -64,6 +64,7 @@ import (
 	"github.com/recording-storage/recording-storage/conf"
 	"github.com/recording-storage/recording-storage/handlers/transfer"
 	"github.com/recording-storage/recording-storage/infra/awsclient/awstest"
+	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator/emulatortest"
 	"github.com/recording-storage/recording-storage/infra/netsim"
 )
@@ -235,6 +236,12 @@ type benchReport struct {
 	RSSBoundMiB       float64                 `json:"rss_bound_mib"`
 	Goals             map[string]goalResult   `json:"goals"`
 	CPUByVariant      map[string]profileExtra `json:"cpu_s_per_gib_by_variant"`
+	// The engine's CPU beside what its parts cost alone in the same run:
+	// its user part, sealing alone (crypto.Sealer in this process, chunk by
+	// chunk), and the floor raw_s3 + raw_dracoon + sealing (loopback).
+	CPUUserSPerGiB  float64 `json:"cpu_user_s_per_gib"`
+	SealCPUSPerGiB  float64 `json:"seal_cpu_s_per_gib"`
+	CPUFloorSPerGiB float64 `json:"cpu_floor_s_per_gib"`
 }
 
 type profileReport struct {
@@ -628,6 +635,16 @@ func (s *benchSuite) report(b *testing.B, took time.Duration) {
 		}
 	}
 	rep.CPUSPerGiB = round2(med(pick("loopback", "engine"), perGiB))
+	if engines := pick("loopback", "engine"); len(engines) > 0 {
+		rep.CPUUserSPerGiB = round2(med(engines, func(sm sample) float64 { return (sm.cpuS - sm.sysS) / (float64(sm.size) / gib) }))
+		rep.SealCPUSPerGiB = round2(sealCPU(b, set.size, set.chunk))
+		rep.CPUFloorSPerGiB = round2(med(pick("loopback", "raw_s3"), perGiB) + med(pick("loopback", "raw_dracoon"), perGiB) +
+			rep.SealCPUSPerGiB)
+		fmt.Printf("\nloopback engine CPU %.2f s/GiB (user %.2f); its parts alone in this run: raw_s3 %.2f + raw_dracoon %.2f"+
+			" + sealing %.2f = %.2f (engine/parts %.2f)\n", rep.CPUSPerGiB, rep.CPUUserSPerGiB,
+			med(pick("loopback", "raw_s3"), perGiB), med(pick("loopback", "raw_dracoon"), perGiB), rep.SealCPUSPerGiB,
+			rep.CPUFloorSPerGiB, rep.CPUSPerGiB/rep.CPUFloorSPerGiB)
+	}
 	for _, sm := range s.big {
 		rep.PeakRSSMiB4G = max(rep.PeakRSSMiB4G, round1(sm.rssMiB))
 	}
@@ -814,6 +831,33 @@ func procCPU(pid int) float64 {
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
 	return (ut + st) / clockTicks
+}
+
+// sealCPU is the CPU seconds per GiB this process spends sealing size
+// bytes in place, chunk by chunk, with one file key (the engine's
+// encryption alone), the median of three runs.
+func sealCPU(b *testing.B, size, chunk int64) float64 {
+	buf := make([]byte, chunk)
+	runs := make([]float64, 3)
+	for i := range runs {
+		key, err := crypto.GenerateFileKey(nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sealer, err := crypto.NewSealer(key)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c0 := selfCPU()
+		for off := int64(0); off < size; off += chunk {
+			n := min(chunk, size-off)
+			if _, err := sealer.Seal(off, buf[:n], buf[:n]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runs[i] = (selfCPU() - c0) / (float64(size) / gib)
+	}
+	return median(runs)
 }
 
 // selfCPU is the user+system CPU seconds of this process so far.
