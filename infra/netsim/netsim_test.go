@@ -227,3 +227,48 @@ func TestLink_Close_ends_connections(t *testing.T) {
 		t.Errorf("read with the server down: %v, want the connection closed", err)
 	}
 }
+
+// TestLink_pushes_back: a server that stops reading stops the client's
+// writes after a bounded amount (the relay holds back at most relayHeld,
+// the kernel's socket buffers the rest), instead of buffering without end.
+func TestLink_pushes_back(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	stalled := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			stalled <- c // never read
+		}
+	}()
+	p := Profile{Latency: time.Millisecond, Bandwidth: 1_000_000_000}
+	l, err := Start("127.0.0.1:0", ln.Addr().String(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := net.Dial("tcp", l.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	block := make([]byte, 1<<20)
+	var written int64
+	for written < 1<<30 {
+		_ = c.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		n, err := c.Write(block)
+		written += int64(n)
+		if err != nil {
+			break
+		}
+	}
+	if limit := int64(4<<20 + 64<<20); written > limit { // relayHeld(p) is 4 MiB
+		t.Errorf("the client wrote %d MiB into a stalled link, want at most %d MiB", written>>20, limit>>20)
+	}
+	if s := <-stalled; s != nil {
+		s.Close()
+	}
+}
