@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// sink accepts connections, answers one byte per byte "p" it reads, and
-// discards everything else.
-func sink(t *testing.T) string {
+// serve accepts connections on 127.0.0.1 until the test ends and handles
+// each with handle, which owns the connection; it returns the address.
+func serve(t *testing.T, handle func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -27,22 +27,46 @@ func sink(t *testing.T) string {
 			}
 			go func() {
 				defer c.Close()
-				buf := make([]byte, 64<<10)
-				for {
-					n, err := c.Read(buf)
-					for _, b := range buf[:n] {
-						if b == 'p' {
-							_, _ = c.Write([]byte{'p'})
-						}
-					}
-					if err != nil {
-						return
-					}
-				}
+				handle(c)
 			}()
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// sink answers one byte per byte "p" it reads and discards everything else.
+func sink(t *testing.T) string {
+	return serve(t, func(c net.Conn) {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := c.Read(buf)
+			for _, b := range buf[:n] {
+				if b == 'p' {
+					_, _ = c.Write([]byte{'p'})
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+}
+
+// open starts a link to upstream through p and dials it; both are closed
+// when the test ends.
+func open(t *testing.T, upstream string, p Profile) (*Link, net.Conn) {
+	t.Helper()
+	l, err := Start("127.0.0.1:0", upstream, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	c, err := net.Dial("tcp", l.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return l, c
 }
 
 // TestLink: a round trip takes twice the latency, and a connection moves no
@@ -50,16 +74,7 @@ func sink(t *testing.T) string {
 func TestLink(t *testing.T) {
 	t.Parallel()
 	p := Profile{Latency: 20 * time.Millisecond, Bandwidth: 10_000_000}
-	l, err := Start("127.0.0.1:0", sink(t), p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	c, err := net.Dial("tcp", l.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	l, c := open(t, sink(t), p)
 
 	start := time.Now()
 	if _, err := c.Write([]byte{'p'}); err != nil {
@@ -121,27 +136,9 @@ func TestWAN(t *testing.T) {
 	}
 }
 
-// echo accepts connections and writes back what it reads.
+// echo writes back what it reads.
 func echo(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return serve(t, func(c net.Conn) { _, _ = io.Copy(c, c) })
 }
 
 // TestLink_relays_bytes_in_order: what goes through both directions comes
@@ -150,14 +147,7 @@ func echo(t *testing.T) string {
 func TestLink_relays_bytes_in_order(t *testing.T) {
 	t.Parallel()
 	for _, p := range []Profile{{}, {Latency: 5 * time.Millisecond}, {Latency: time.Millisecond, Bandwidth: 200_000_000}} {
-		l, err := Start("127.0.0.1:0", echo(t), p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := net.Dial("tcp", l.Addr())
-		if err != nil {
-			t.Fatal(err)
-		}
+		l, c := open(t, echo(t), p)
 		data := make([]byte, 3<<20+7)
 		for i := range data {
 			data[i] = byte(i*7 + i>>11)
@@ -173,11 +163,9 @@ func TestLink_relays_bytes_in_order(t *testing.T) {
 		if !bytes.Equal(got, data) {
 			t.Errorf("%v: %d bytes back, differing from the %d sent", p, len(got), len(data))
 		}
-		c.Close()
 		if up, down := l.Sent(); up != int64(len(data)) || down != int64(len(data)) {
 			t.Errorf("%v: Sent() = %d, %d; want %d both", p, up, down, len(data))
 		}
-		l.Close()
 	}
 }
 
@@ -185,15 +173,7 @@ func TestLink_relays_bytes_in_order(t *testing.T) {
 // and a connection whose server cannot be reached is closed.
 func TestLink_Close_ends_connections(t *testing.T) {
 	t.Parallel()
-	l, err := Start("127.0.0.1:0", echo(t), Profile{Latency: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := net.Dial("tcp", l.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	l, c := open(t, echo(t), Profile{Latency: time.Millisecond})
 	if _, err := c.Write([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
@@ -212,16 +192,7 @@ func TestLink_Close_ends_connections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err = Start("127.0.0.1:0", down, Profile{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	c2, err := net.Dial("tcp", l.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
+	_, c2 := open(t, down, Profile{})
 	_ = c2.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c2.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("read with the server down: %v, want the connection closed", err)
@@ -233,28 +204,8 @@ func TestLink_Close_ends_connections(t *testing.T) {
 // the kernel's socket buffers the rest), instead of buffering without end.
 func TestLink_pushes_back(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	stalled := make(chan net.Conn, 1)
-	go func() {
-		if c, err := ln.Accept(); err == nil {
-			stalled <- c // never read
-		}
-	}()
-	p := Profile{Latency: time.Millisecond, Bandwidth: 1_000_000_000}
-	l, err := Start("127.0.0.1:0", ln.Addr().String(), p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	c, err := net.Dial("tcp", l.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	stalled := serve(t, func(net.Conn) { <-t.Context().Done() }) // never reads
+	_, c := open(t, stalled, Profile{Latency: time.Millisecond, Bandwidth: 1_000_000_000})
 	block := make([]byte, 1<<20)
 	var written int64
 	for written < 1<<30 {
@@ -267,8 +218,5 @@ func TestLink_pushes_back(t *testing.T) {
 	}
 	if limit := int64(4<<20 + 64<<20); written > limit { // relayHeld(p) is 4 MiB
 		t.Errorf("the client wrote %d MiB into a stalled link, want at most %d MiB", written>>20, limit>>20)
-	}
-	if s := <-stalled; s != nil {
-		s.Close()
 	}
 }
