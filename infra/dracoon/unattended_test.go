@@ -1,9 +1,12 @@
 package dracoon
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -22,9 +25,16 @@ import (
 // by "METHOD path-prefix" of interest.
 type counter struct {
 	URL string
+	// stale, when set before requests arrive, is a path whose first answer
+	// for each URL (path and query) is recorded and replayed to later
+	// requests of that URL, as a server whose listing lags behind its
+	// writes would answer.
+	stale string
 
-	mu     sync.Mutex
-	counts map[string]int
+	mu      sync.Mutex
+	counts  map[string]int
+	answers map[string]*httptest.ResponseRecorder // by URL, for stale
+	keysSet map[[2]int64]int                      // POST /api/v4/nodes/files/keys items by (user, file)
 }
 
 func newCounter(t *testing.T, target string) *counter {
@@ -33,17 +43,59 @@ func newCounter(t *testing.T, target string) *counter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &counter{counts: map[string]int{}}
+	c := &counter{counts: map[string]int{}, answers: map[string]*httptest.ResponseRecorder{}, keysSet: map[[2]int64]int{}}
 	proxy := httputil.NewSingleHostReverseProxy(u)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.mu.Lock()
 		c.counts[r.Method+" "+r.URL.Path]++
 		c.mu.Unlock()
-		proxy.ServeHTTP(w, r)
+		if r.Method == http.MethodPost && r.URL.Path == "/api/v4/nodes/files/keys" {
+			c.recordKeys(t, r)
+		}
+		if c.stale == "" || r.URL.Path != c.stale {
+			proxy.ServeHTTP(w, r)
+			return
+		}
+		c.mu.Lock()
+		rec := c.answers[r.URL.String()]
+		c.mu.Unlock()
+		if rec == nil {
+			rec = httptest.NewRecorder()
+			proxy.ServeHTTP(rec, r)
+			c.mu.Lock()
+			c.answers[r.URL.String()] = rec
+			c.mu.Unlock()
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
 	}))
 	t.Cleanup(srv.Close)
 	c.URL = srv.URL
 	return c
+}
+
+// recordKeys counts the (user, file) pairs of a key upload and leaves its
+// body readable for the server.
+func (c *counter) recordKeys(t *testing.T, r *http.Request) {
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		t.Error(err)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(raw))
+	var batch struct {
+		Items []struct{ UserID, FileID int64 }
+	}
+	if err := json.Unmarshal(raw, &batch); err != nil {
+		t.Errorf("key upload body: %v", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, it := range batch.Items {
+		c.keysSet[[2]int64{it.UserID, it.FileID}]++
+	}
 }
 
 func (c *counter) count(key string) int {
@@ -195,6 +247,48 @@ func TestKeys_refused_batch_is_split(t *testing.T) {
 	st, err := svc.DistributeMissingKeys(ctx, KeyScope{RoomID: room.ID})
 	if err != nil || st != (KeyStats{Set: 4}) {
 		t.Fatalf("stats %+v, err %v; want 4 set after the split", st, err)
+	}
+}
+
+// TestKeys_lagging_listing_posts_each_pair_once: a server whose listing
+// still shows pairs that were just served (here: the first page's answer
+// replayed) gets each pair's key once, and the run ends.
+func TestKeys_lagging_listing_posts_each_pair_once(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, nil)
+	ctx := context.Background()
+	svc := e.svc()
+	room, err := svc.EnsureRoomPath(ctx, roomRecordings, "lagging")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []int64
+	for _, name := range []string{"a.bin", "b.bin"} {
+		data, _ := randomData(t, 10)
+		files = append(files, upload(t, svc, room.ID, name, data).ID)
+	}
+	cnt := newCounter(t, e.URL)
+	cnt.stale = "/api/v4/nodes/missingFileKeys"
+	lagging := e.svc(func(cfg *Config) { cfg.BaseURL = cnt.URL })
+	st, err := lagging.DistributeMissingKeys(ctx, KeyScope{RoomID: room.ID})
+	if err != nil || st != (KeyStats{Set: 4}) {
+		t.Fatalf("stats %+v, err %v; want 4 set (alice and vec, two files)", st, err)
+	}
+	if got := cnt.count("GET /api/v4/nodes/missingFileKeys"); got < 2 {
+		t.Fatalf("listed %d times: the replayed page was never asked for, so the test proves nothing", got)
+	}
+	if len(cnt.keysSet) != 4 {
+		t.Errorf("keys posted for %d pairs, want 4: %v", len(cnt.keysSet), cnt.keysSet)
+	}
+	for p, n := range cnt.keysSet {
+		if n != 1 {
+			t.Errorf("user %d, file %d: key posted %d times, want once", p[0], p[1], n)
+		}
+	}
+	for _, id := range files {
+		if _, err := e.alice().UserFileKey(ctx, id); err != nil {
+			t.Errorf("alice has no key for file %d: %v", id, err)
+		}
 	}
 }
 
