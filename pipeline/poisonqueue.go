@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -94,11 +95,12 @@ func (q *PoisonQueue) List(ctx context.Context) ([]PoisonMessage, error) {
 
 // receiveAll receives every message of the queue (when want names ids:
 // until it has those) and keeps them hidden for poisonHold; the caller
-// releases or deletes them. While the queue holds more than it received,
-// or a wanted id is not found, it tries again every second for a while
-// (poisonListWait, poisonIDWait): a message another reader held a moment
-// ago becomes visible again shortly. It stops as soon as it has what it
-// needs: the hold is the queue's visibility timeout on some servers
+// releases or deletes them. While the queue holds more than it received
+// (and, for want, a wanted id is not among those received) it tries again
+// every second for a while (poisonListWait, poisonIDWait): a message
+// another reader held a moment ago becomes visible again shortly. It stops
+// as soon as it has what it needs, or has seen every message the queue
+// holds: the hold is the queue's visibility timeout on some servers
 // (goaws), so a receipt kept waiting may go stale.
 func (q *PoisonQueue) receiveAll(ctx context.Context, want ...string) ([]PoisonMessage, error) {
 	seen := map[string]bool{}
@@ -114,9 +116,11 @@ func (q *PoisonQueue) receiveAll(ctx context.Context, want ...string) ([]PoisonM
 		if out, err = q.receiveRound(ctx, seen, out); err != nil {
 			return out, err
 		}
-		missing := len(want) == 0 && len(out) < held
-		for _, id := range want {
-			missing = missing || !seen[id]
+		// Keep looking while the queue holds messages not received yet
+		// (for want: only while a wanted one is among those not seen).
+		missing := len(out) < held
+		if len(want) > 0 && !slices.ContainsFunc(want, func(id string) bool { return !seen[id] }) {
+			missing = false
 		}
 		if !missing || time.Now().After(deadline) {
 			break
