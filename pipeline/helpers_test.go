@@ -2,7 +2,6 @@ package pipeline_test
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/recording-storage/recording-storage/conf"
 	"github.com/recording-storage/recording-storage/infra/awsclient"
+	"github.com/recording-storage/recording-storage/infra/awsclient/awstest"
 	"github.com/recording-storage/recording-storage/pipeline"
 )
 
@@ -22,13 +22,7 @@ import (
 // and a retry delay of retry.
 func stackConfig(t *testing.T, visibility, retry time.Duration) conf.Config {
 	t.Helper()
-	if os.Getenv("RS_TEST_STACK") == "" {
-		t.Fatal("the local stack is not running: run `make test`, or `make stack-up` and `. .stack/env` before `go test`")
-	}
-	cfg, err := conf.Load("", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := awstest.Config(t)
 	cfg.Stages.Transport = conf.TransportAWS
 	// Below the production minimum of 1m, so that tests see redeliveries.
 	cfg.Stages.VisibilityTimeout = visibility

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"testing"
 	"time"
 
@@ -19,26 +18,15 @@ import (
 
 	"github.com/recording-storage/recording-storage/conf"
 	"github.com/recording-storage/recording-storage/infra/awsclient"
+	"github.com/recording-storage/recording-storage/infra/awsclient/awstest"
 )
 
 // stackConfig loads the configuration the way the service does, so the RS_*
 // variables written by .ci/stack reach the clients through conf's env rules.
 func stackConfig(t *testing.T) (aws.Config, conf.AWS) {
 	t.Helper()
-	if os.Getenv("RS_TEST_STACK") == "" {
-		t.Fatal("the local stack is not running: run `make test`, or `make stack-up` and `. .stack/env` before `go test`")
-	}
-	cfg, err := conf.Load("", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	awsCfg, err := awsclient.Config(ctx, cfg.AWS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return awsCfg, cfg.AWS
+	cfg := awstest.Config(t)
+	return awstest.AWSConfig(t, cfg.AWS), cfg.AWS
 }
 
 func TestS3_against_stack(t *testing.T) {
