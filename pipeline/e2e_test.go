@@ -81,13 +81,13 @@ func newE2E(t *testing.T) *e2e {
 		KeyPairs: []json.RawMessage{rawKP}})
 	emu := emulatortest.Start(t, emulator.Config{DataDir: t.TempDir(), Seed: seed, S3FinishDelay: -1})
 
-	acct := conf.DracoonAccount{BaseURL: emu.URL, Login: "service", Password: "service-password",
-		EncryptionPassword: "service-encryption-password", ClientID: "recording-storage", ClientSecret: "local-client-secret",
-		ParentRoomID: 1}
+	acct := conf.DracoonAccount{BaseURL: emu.URL, Login: emulatortest.ServiceLogin, Password: emulatortest.ServicePassword,
+		EncryptionPassword: emulatortest.ServiceEncryptionPassword, ClientID: emulatortest.ClientID,
+		ClientSecret: emulatortest.ClientSecret, ParentRoomID: emulatortest.ParentRoomID}
 	inst := map[string]any{e2eDomain: map[string]any{"storage": "dracoon", "dracoon": map[string]any{
-		"baseUrl": acct.BaseURL, "login": acct.Login, "password": "service-password",
-		"encryptionPassword": "service-encryption-password", "clientId": acct.ClientID, "clientSecret": "local-client-secret",
-		"parentRoomId": 1, "targets": []any{map[string]any{"meetingTypeId": "any",
+		"baseUrl": acct.BaseURL, "login": acct.Login, "password": emulatortest.ServicePassword,
+		"encryptionPassword": emulatortest.ServiceEncryptionPassword, "clientId": acct.ClientID,
+		"clientSecret": emulatortest.ClientSecret, "parentRoomId": acct.ParentRoomID, "targets": []any{map[string]any{"meetingTypeId": "any",
 			"copyTo": []any{map[string]any{"path": "$instance/$meetingType", "expiration": "1 year"}}}}}}}
 	raw, _ := json.Marshal(inst)
 	cfg.Instances.File = filepath.Join(t.TempDir(), "instances.json")
@@ -213,7 +213,7 @@ func (e *e2e) client(login, password, encryption string) *dracoon.Client {
 // room) and returns the nodes, failing after the timeout.
 func (e *e2e) files(name string, timeout time.Duration, paths ...string) []dracoon.Node {
 	e.t.Helper()
-	c := e.client("service", "service-password", "service-encryption-password")
+	c := e.client(emulatortest.ServiceLogin, emulatortest.ServicePassword, emulatortest.ServiceEncryptionPassword)
 	deadline := time.Now().Add(timeout)
 	for {
 		var nodes []dracoon.Node
@@ -342,7 +342,7 @@ func TestE2E(t *testing.T) {
 	// The same message again: no second file, nothing poisoned.
 	e.send(good)
 	time.Sleep(8 * time.Second)
-	c := e.client("service", "service-password", "service-encryption-password")
+	c := e.client(emulatortest.ServiceLogin, emulatortest.ServicePassword, emulatortest.ServiceEncryptionPassword)
 	for i, p := range rooms {
 		oneFile(t, c, p, fmt.Sprintf(file, 1001, "test-video.mp4"))
 		if n := e.files(fmt.Sprintf(file, 1001, "test-video.mp4"), time.Second, p)[0]; n.ID != nodes[i].ID {

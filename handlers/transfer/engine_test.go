@@ -28,17 +28,9 @@ import (
 	"github.com/recording-storage/recording-storage/infra/s3source"
 )
 
-// The local seed (emulatortest.FastSeed): the service account and two
-// members with key pairs, all in the encrypted parent room.
-const (
-	membersFile  = "../../testdata/dracoon/members.json"
-	parentRoom   = 1
-	svcLogin     = "service"
-	svcPassword  = "service-password"
-	svcEncrypt   = "service-encryption-password"
-	clientID     = "recording-storage"
-	clientSecret = "local-client-secret"
-)
+// membersFile holds the two members of the local seed (emulatortest.FastSeed)
+// with key pairs, both in the encrypted parent room.
+const membersFile = "../../testdata/dracoon/members.json"
 
 // env is a bucket on the stack's versitygw and an emulator in the test.
 type env struct {
@@ -58,7 +50,7 @@ func newEnv(t *testing.T, direct bool, chunk int64, mod ...func(*emulator.Config
 		m(&ecfg)
 	}
 	e := &env{emu: emulatortest.Start(t, ecfg), s3: awstest.S3(t, cfg.AWS), chunk: chunk}
-	e.svc = e.client(t, svcLogin, svcPassword, svcEncrypt)
+	e.svc = e.client(t, emulatortest.ServiceLogin, emulatortest.ServicePassword, emulatortest.ServiceEncryptionPassword)
 	e.src = s3source.New(e.s3, s3source.Options{})
 	e.bucket = awstest.Bucket(t, e.s3, "transfer")
 	return e
@@ -68,7 +60,7 @@ func newEnv(t *testing.T, direct bool, chunk int64, mod ...func(*emulator.Config
 func (e *env) client(t *testing.T, login, password, encryption string, mod ...func(*dracoon.Config)) *dracoon.Client {
 	t.Helper()
 	cfg := dracoon.Config{BaseURL: e.emu.URL, Login: login, Password: conf.Secret(password),
-		EncryptionPassword: conf.Secret(encryption), ClientID: clientID, ClientSecret: clientSecret,
+		EncryptionPassword: conf.Secret(encryption), ClientID: emulatortest.ClientID, ClientSecret: emulatortest.ClientSecret,
 		ChunkSize: e.chunk, PartSize: e.chunk, MinBackoff: 5 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
 		Timeout: 10 * time.Second}
 	for _, m := range mod {
@@ -98,7 +90,7 @@ func (e *env) put(t *testing.T, key string, data []byte) s3source.Object {
 // target returns the room path below the parent room, created.
 func (e *env) target(t *testing.T, path string) Target {
 	t.Helper()
-	n, err := e.svc.EnsureRoomPath(context.Background(), parentRoom, path)
+	n, err := e.svc.EnsureRoomPath(context.Background(), emulatortest.ParentRoomID, path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,12 +55,12 @@ func TestTransfer_beyond_4GiB(t *testing.T) {
 	const size = 4<<30 + 17
 	const chunk = 64 << 20
 	emu := emulatortest.Start(t, emulator.Config{DataDir: t.TempDir(), Seed: emulatortest.FastSeed(t, true), DiscardContent: true})
-	svc, err := dracoon.New(dracoon.Config{BaseURL: emu.URL, Login: svcLogin, Password: conf.Secret(svcPassword),
-		EncryptionPassword: svcEncrypt, ClientID: clientID, ClientSecret: clientSecret, ChunkSize: chunk, PartSize: chunk})
+	svc, err := dracoon.New(dracoon.Config{BaseURL: emu.URL, Login: emulatortest.ServiceLogin, Password: conf.Secret(emulatortest.ServicePassword),
+		EncryptionPassword: emulatortest.ServiceEncryptionPassword, ClientID: emulatortest.ClientID, ClientSecret: emulatortest.ClientSecret, ChunkSize: chunk, PartSize: chunk})
 	if err != nil {
 		t.Fatal(err)
 	}
-	room, err := svc.EnsureRoomPath(context.Background(), parentRoom, "large")
+	room, err := svc.EnsureRoomPath(context.Background(), emulatortest.ParentRoomID, "large")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,18 +51,8 @@ import (
 	"github.com/recording-storage/recording-storage/infra/dracoon"
 	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator"
+	"github.com/recording-storage/recording-storage/infra/dracoon/emulator/emulatortest"
 	"github.com/recording-storage/recording-storage/infra/s3source"
-)
-
-// The service account of the emulator's fast seed
-// (testdata/dracoon/fast-seed.json), and its parent room.
-const (
-	parentRoom   = 1
-	svcLogin     = "service"
-	svcPassword  = "service-password"
-	svcEncrypt   = "service-encryption-password"
-	clientID     = "recording-storage"
-	clientSecret = "local-client-secret"
 )
 
 // Result is what the driver prints.
@@ -144,8 +134,8 @@ func run(ctx context.Context, o options) (Result, error) {
 	var dc *dracoon.Client
 	var rooms []transfer.Target
 	if o.variant != "raw_s3" {
-		dc, err = dracoon.New(dracoon.Config{BaseURL: o.dracoonURL, Login: svcLogin, Password: svcPassword,
-			EncryptionPassword: svcEncrypt, ClientID: clientID, ClientSecret: clientSecret,
+		dc, err = dracoon.New(dracoon.Config{BaseURL: o.dracoonURL, Login: emulatortest.ServiceLogin, Password: emulatortest.ServicePassword,
+			EncryptionPassword: emulatortest.ServiceEncryptionPassword, ClientID: emulatortest.ClientID, ClientSecret: emulatortest.ClientSecret,
 			ChunkSize: o.chunk, PartSize: o.chunk, PartConcurrency: o.parts})
 		if err != nil {
 			return res, err
@@ -160,7 +150,7 @@ func run(ctx context.Context, o options) (Result, error) {
 		res.Direct = si.UseS3Storage
 		for i := range max(o.targets, 1) {
 			path := fmt.Sprintf("bench/t%d", i+1)
-			n, err := dc.EnsureRoomPath(ctx, parentRoom, path)
+			n, err := dc.EnsureRoomPath(ctx, emulatortest.ParentRoomID, path)
 			if err != nil {
 				return res, err
 			}

@@ -16,6 +16,17 @@ import (
 //	RS_REGENERATE_FAST_SEED=1 go test -run TestRegenerateFastSeed ./infra/dracoon/emulator/emulatortest/
 const FastSeedFile = "testdata/dracoon/fast-seed.json"
 
+// The service account of FastSeedFile (the same as the local stack's seed)
+// and the encrypted parent room it manages.
+const (
+	ServiceLogin              = "service"
+	ServicePassword           = "service-password"
+	ServiceEncryptionPassword = "service-encryption-password"
+	ClientID                  = "recording-storage"
+	ClientSecret              = "local-client-secret"
+	ParentRoomID              = 1
+)
+
 // FastSeed loads FastSeedFile and sets its S3 direct upload mode.
 func FastSeed(tb testing.TB, s3Direct bool) *emulator.Seed {
 	tb.Helper()
