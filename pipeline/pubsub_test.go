@@ -79,20 +79,12 @@ func TestPubSub_aws_inbound_queue(t *testing.T) {
 		ExactlyOnceDelivery: false,
 		// Standard SQS queues do not keep order (watermill-aws claims it for
 		// one message per receive on localstack; that is not an SQS promise).
-		// TestNoAck, which the flag also skips, runs on its own below.
+		// TestNoAck, which the flag also skips, runs on its own (awsSuite).
 		GuaranteedOrder: false,
 		Persistent:      true,
 		ForceShort:      true,
 	}
-	tests.TestPubSub(t, features, pubSub, nil)
-	t.Run("TestNoAck_one_worker", func(t *testing.T) {
-		// One worker holds one message: the next waits for its Ack. This is
-		// what the suite checks under GuaranteedOrder.
-		t.Parallel()
-		features := features
-		features.GuaranteedOrder = true
-		tests.TestNoAck(t, tests.TestContext{TestID: tests.NewTestID(), Features: features}, pubSub)
-	})
+	awsSuite(t, features, pubSub, nil)
 }
 
 // TestPubSub_aws_topics runs the suite on SNS topics read through one SQS
@@ -109,6 +101,13 @@ func TestPubSub_aws_topics(t *testing.T) {
 		ForceShort:          true,
 		GenerateTopicFunc:   shortTopic,
 	}
+	awsSuite(t, features, pubSub, group)
+}
+
+// awsSuite runs the suite with features, and then TestNoAck, which the
+// suite skips without GuaranteedOrder: one worker holds one message and the
+// next waits for its Ack, which SQS keeps although it keeps no order.
+func awsSuite(t *testing.T, features tests.Features, pubSub tests.PubSubConstructor, group tests.ConsumerGroupPubSubConstructor) {
 	tests.TestPubSub(t, features, pubSub, group)
 	t.Run("TestNoAck_one_worker", func(t *testing.T) {
 		t.Parallel()
