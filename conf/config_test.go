@@ -17,6 +17,20 @@ import (
 
 func noEnv(string) (string, bool) { return "", false }
 
+// configFile writes content to a configuration file of the test and
+// returns its path; "" for no content.
+func configFile(t *testing.T, content string) string {
+	t.Helper()
+	if content == "" {
+		return ""
+	}
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func envMap(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
@@ -71,10 +85,7 @@ func TestLoad_env_overrides(t *testing.T) {
 
 func TestLoad_file_then_env(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "c.yaml")
-	if err := os.WriteFile(path, []byte("stages:\n  parse:\n    workers: 3\n  rooms:\n    workers: 4\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := configFile(t, "stages:\n  parse:\n    workers: 3\n  rooms:\n    workers: 4\n")
 	cfg, err := conf.Load("", envMap(map[string]string{"RS_CONFIG": path, "RS_STAGES_ROOMS_WORKERS": "5"}))
 	if err != nil {
 		t.Fatal(err)
@@ -123,14 +134,7 @@ func TestLoad_rejects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			path := ""
-			if tt.file != "" {
-				path = filepath.Join(t.TempDir(), "c.yaml")
-				if err := os.WriteFile(path, []byte(tt.file), 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
-			_, err := conf.Load(path, envMap(tt.env))
+			_, err := conf.Load(configFile(t, tt.file), envMap(tt.env))
 			if err == nil {
 				t.Fatal("Load accepted the configuration")
 			}
@@ -190,14 +194,7 @@ func TestLoad_memory_budget(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			path := ""
-			if tt.file != "" {
-				path = filepath.Join(t.TempDir(), "c.yaml")
-				if err := os.WriteFile(path, []byte(tt.file), 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
-			cfg, err := conf.Load(path, envMap(tt.env))
+			cfg, err := conf.Load(configFile(t, tt.file), envMap(tt.env))
 			if tt.want == nil {
 				if err != nil {
 					t.Fatalf("Load: %v", err)
