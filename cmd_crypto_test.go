@@ -34,6 +34,23 @@ func writeDecoded(t *testing.T, dir, rel string) string {
 	return p
 }
 
+// checkPlainFile checks that the file out holds the official vectors'
+// plaintext (unit/files/plain_file.b64).
+func checkPlainFile(t *testing.T, dir, out string) {
+	t.Helper()
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(writeDecoded(t, dir, "unit/files/plain_file.b64"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("decrypted %q, want %q", got, want)
+	}
+}
+
 func runCryptoCLI(args ...string) (code int, stdout, stderr string) {
 	var out, errOut bytes.Buffer
 	code = dispatch(context.Background(), append([]string{"crypto"}, args...), stdio{in: strings.NewReader(""), out: &out, err: &errOut})
@@ -149,17 +166,7 @@ func TestCrypto_decrypt_printed_key_decrypts_the_content(t *testing.T) {
 	if code, _, stderr := runCryptoCLI("decrypt", "--plain-file-key", keyFile, "--in", in, "--out", out); code != 0 {
 		t.Fatalf("decrypt with the printed key: exit %d: %s", code, stderr)
 	}
-	got, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := os.ReadFile(writeDecoded(t, dir, "unit/files/plain_file.b64"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("decrypted %q, want %q", got, want)
-	}
+	checkPlainFile(t, dir, out)
 }
 
 func TestCrypto_decrypt_refuses_a_redacted_plain_file_key(t *testing.T) {
@@ -232,17 +239,7 @@ func TestCrypto_decrypt_content(t *testing.T) {
 			if len(entries) != 1 {
 				t.Errorf("output directory holds %v, want only the output", entries)
 			}
-			got, err := os.ReadFile(out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := os.ReadFile(writeDecoded(t, dir, "unit/files/plain_file.b64"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("decrypted %q, want %q", got, want)
-			}
+			checkPlainFile(t, dir, out)
 			if !strings.Contains(stdout, "tag verified") {
 				t.Errorf("stdout %q", stdout)
 			}
