@@ -59,11 +59,8 @@ func TestDiscardContent_s3(t *testing.T) {
 	const part = 5 << 20
 	data := pattern(part+100, 3)
 	ch := svc.createChannel(roomRecordings, "bench-s3.bin", int64(len(data)), true)
-	var urls, last presigned
-	svc.call(http.MethodPost, "/api/v4/nodes/files/uploads/"+ch.UploadID+"/s3_urls",
-		map[string]any{"size": part, "firstPartNumber": 1, "lastPartNumber": 1}, http.StatusCreated, &urls)
-	svc.call(http.MethodPost, "/api/v4/nodes/files/uploads/"+ch.UploadID+"/s3_urls",
-		map[string]any{"size": 100, "firstPartNumber": 2, "lastPartNumber": 2}, http.StatusCreated, &last)
+	urls := svc.s3URLs(ch.UploadID, part, 1, 1)
+	last := svc.s3URLs(ch.UploadID, 100, 2, 2)
 	var parts []map[string]any
 	for i, p := range [][]byte{data[:part], data[part:]} {
 		u := append(urls.URLs, last.URLs...)[i].URL

@@ -94,9 +94,7 @@ func TestFaults_after_handler(t *testing.T) {
 	// with the part's URL.
 	s3Channel := func(name string) (uploadChannel, string) {
 		ch := svc.createChannel(roomRecordings, name, 1000, true)
-		var urls presigned
-		svc.call(http.MethodPost, "/api/v4/nodes/files/uploads/"+ch.UploadID+"/s3_urls",
-			map[string]any{"size": 1000, "firstPartNumber": 1, "lastPartNumber": 1}, http.StatusCreated, &urls)
+		urls := svc.s3URLs(ch.UploadID, 1000, 1, 1)
 		return ch, urls.URLs[0].URL
 	}
 	completeS3 := func(t *testing.T, ch uploadChannel, etag string, want int) {

@@ -166,9 +166,7 @@ func TestFaults_shapes_and_injection(t *testing.T) {
 
 	// 429 on the fake S3 endpoint becomes S3's 503 SlowDown.
 	s3 := svc.createChannel(roomRecordings, "s3faulty.bin", 4, true)
-	var urls presigned
-	svc.call(http.MethodPost, "/api/v4/nodes/files/uploads/"+s3.UploadID+"/s3_urls",
-		map[string]any{"size": 4, "firstPartNumber": 1, "lastPartNumber": 1}, http.StatusCreated, &urls)
+	urls := svc.s3URLs(s3.UploadID, 4, 1, 1)
 	e.Emu.InjectFault(emulator.FaultRule{Method: http.MethodPut, PathPrefix: emulator.S3PathPrefix, Status: 429})
 	code, _, body := putPart(t, urls.URLs[0].URL, []byte("abcd"), 4)
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "<Code>SlowDown</Code>") {

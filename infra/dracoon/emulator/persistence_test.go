@@ -64,9 +64,7 @@ func TestRestart_resumes_finishing_s3_upload(t *testing.T) {
 	e := newEnv(t, emulator.Config{DataDir: dir, Seed: testSeed(true), S3FinishDelay: 400 * time.Millisecond})
 	svc := e.svc()
 	ch := svc.createChannel(roomRecordings, "resume.bin", 10, true)
-	var urls presigned
-	svc.call(http.MethodPost, "/api/v4/nodes/files/uploads/"+ch.UploadID+"/s3_urls",
-		map[string]any{"size": 10, "firstPartNumber": 1, "lastPartNumber": 1}, http.StatusCreated, &urls)
+	urls := svc.s3URLs(ch.UploadID, 10, 1, 1)
 	_, etag, _ := putPart(t, urls.URLs[0].URL, pattern(10, 1), 10)
 	svc.call(http.MethodPut, "/api/v4/nodes/files/uploads/"+ch.UploadID+"/s3", map[string]any{"parts": []map[string]any{
 		{"partNumber": 1, "partEtag": etag}}, "fileKey": testKey("RSA-4096/AES-256-GCM", "svc")}, http.StatusAccepted, nil)

@@ -22,6 +22,15 @@ type presigned struct {
 	} `json:"urls"`
 }
 
+// s3URLs asks for the presigned URLs of parts first to last, each of size
+// bytes, of the S3 upload uploadID.
+func (c *client) s3URLs(uploadID string, size int64, first, last int) presigned {
+	var urls presigned
+	c.call(http.MethodPost, "/api/v4/nodes/files/uploads/"+uploadID+"/s3_urls",
+		map[string]any{"size": size, "firstPartNumber": first, "lastPartNumber": last}, http.StatusCreated, &urls)
+	return urls
+}
+
 type uploadStatus struct {
 	Status       string    `json:"status"`
 	Node         *node     `json:"node"`
@@ -70,11 +79,8 @@ func TestS3Upload_flow(t *testing.T) {
 	ch := svc.createChannel(roomRecordings, "s3.bin", int64(len(data)), true)
 
 	// Parts 1-2 share one size; the last part is requested separately.
-	var urls, last presigned
-	svc.call(http.MethodPost, "/api/v4/nodes/files/uploads/"+ch.UploadID+"/s3_urls",
-		map[string]any{"size": part, "firstPartNumber": 1, "lastPartNumber": 2}, http.StatusCreated, &urls)
-	svc.call(http.MethodPost, "/api/v4/nodes/files/uploads/"+ch.UploadID+"/s3_urls",
-		map[string]any{"size": 777, "firstPartNumber": 3, "lastPartNumber": 3}, http.StatusCreated, &last)
+	urls := svc.s3URLs(ch.UploadID, part, 1, 2)
+	last := svc.s3URLs(ch.UploadID, 777, 3, 3)
 	if len(urls.URLs) != 2 || urls.URLs[1].PartNumber != 2 || len(last.URLs) != 1 {
 		t.Fatalf("urls %+v %+v", urls, last)
 	}
@@ -144,9 +150,7 @@ func TestS3Upload_small_part_and_empty_file(t *testing.T) {
 
 	// Two 1 KiB parts: the first is below 5 MiB, so assembly fails.
 	ch := svc.createChannel(roomRecordings, "small.bin", 2048, true)
-	var urls presigned
-	svc.call(http.MethodPost, "/api/v4/nodes/files/uploads/"+ch.UploadID+"/s3_urls",
-		map[string]any{"size": 1024, "firstPartNumber": 1, "lastPartNumber": 2}, http.StatusCreated, &urls)
+	urls := svc.s3URLs(ch.UploadID, 1024, 1, 2)
 	var parts []map[string]any
 	for i, u := range urls.URLs {
 		status, etag, body := putPart(t, u.URL, pattern(1024, byte(i)), 1024)
@@ -163,8 +167,7 @@ func TestS3Upload_small_part_and_empty_file(t *testing.T) {
 
 	// An empty file is one part of size 0.
 	ch = svc.createChannel(roomRecordings, "empty.bin", 0, true)
-	svc.call(http.MethodPost, "/api/v4/nodes/files/uploads/"+ch.UploadID+"/s3_urls",
-		map[string]any{"size": 0, "firstPartNumber": 1, "lastPartNumber": 1}, http.StatusCreated, &urls)
+	urls = svc.s3URLs(ch.UploadID, 0, 1, 1)
 	status, etag, body := putPart(t, urls.URLs[0].URL, nil, 0)
 	if status != http.StatusOK {
 		t.Fatalf("empty part: %d %s", status, body)
@@ -194,9 +197,7 @@ func TestS3Upload_retries(t *testing.T) {
 	svc := e.svc()
 	key := testKey("RSA-4096/AES-256-GCM", "svc")
 	ch := svc.createChannel(roomRecordings, "retry.bin", 4, true)
-	var urls presigned
-	svc.call(http.MethodPost, "/api/v4/nodes/files/uploads/"+ch.UploadID+"/s3_urls",
-		map[string]any{"size": 4, "firstPartNumber": 1, "lastPartNumber": 1}, http.StatusCreated, &urls)
+	urls := svc.s3URLs(ch.UploadID, 4, 1, 1)
 	_, first, _ := putPart(t, urls.URLs[0].URL, []byte("abcd"), 4)
 	status, second, body := putPart(t, urls.URLs[0].URL, []byte("wxyz"), 4)
 	if sum := md5.Sum([]byte("wxyz")); status != http.StatusOK || second != `"`+hex.EncodeToString(sum[:])+`"` || second == first {
