@@ -57,12 +57,8 @@ func fileName(prefix, base, tag string) string {
 	if base == "/" || base == "." || base == ".." {
 		base = "recording"
 	}
-	ext := path.Ext(base)
-	if utf8.RuneCountInString(ext) > maxExtensionLength || ext == base {
-		ext = ""
-	}
-	stem := sanitizeName(prefix + strings.TrimSuffix(base, ext))
-	ext = sanitizeName(ext)
+	stem, ext := splitExt(base)
+	stem, ext = sanitizeName(prefix+stem), sanitizeName(ext)
 	room := MaxNodeNameLength - utf8.RuneCountInString(tag) - utf8.RuneCountInString(ext)
 	if r := []rune(stem); len(r) > room {
 		// Keep the start (date, meeting id) and the end of the base name.
@@ -75,6 +71,16 @@ func fileName(prefix, base, tag string) string {
 		name = "recording"
 	}
 	return name
+}
+
+// splitExt splits a base name into its stem and its extension, which is
+// empty when longer than maxExtensionLength or the whole name.
+func splitExt(base string) (stem, ext string) {
+	ext = path.Ext(base)
+	if utf8.RuneCountInString(ext) > maxExtensionLength || ext == base {
+		ext = ""
+	}
+	return strings.TrimSuffix(base, ext), ext
 }
 
 // sanitizeName replaces every character CheckNodeName refuses by "_".
