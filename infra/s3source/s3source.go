@@ -61,6 +61,7 @@ type Object struct {
 	Key          string
 	Size         int64     // bytes
 	ETag         string    // as S3 returns it, quotes included
+	VersionID    string    // the version's id in a bucket with versioning; empty otherwise
 	LastModified time.Time // zero if S3 did not say
 }
 
@@ -117,8 +118,18 @@ func (s *Source) Head(ctx context.Context, bucket, key string) (Object, error) {
 		Key:          key,
 		Size:         aws.ToInt64(out.ContentLength),
 		ETag:         aws.ToString(out.ETag),
+		VersionID:    versionID(out.VersionId),
 		LastModified: aws.ToTime(out.LastModified),
 	}, nil
+}
+
+// versionID returns the version id S3 answered with; "null" (the version of
+// an object stored while versioning was off) is no id to read by.
+func versionID(v *string) string {
+	if id := aws.ToString(v); id != "null" {
+		return id
+	}
+	return ""
 }
 
 // bucketMissing reports whether S3 says that bucket does not exist.
@@ -159,6 +170,9 @@ func (s *Source) ReadChunk(ctx context.Context, obj Object, offset int64, buf []
 	}
 	if obj.ETag != "" {
 		in.IfMatch = aws.String(obj.ETag)
+	}
+	if obj.VersionID != "" {
+		in.VersionId = aws.String(obj.VersionID)
 	}
 	delay := s.retryDelay
 	for attempt := 0; ; attempt++ {
@@ -287,8 +301,8 @@ func parseContentRange(h string) (start, end, total int64, err error) {
 	return start, end, total, nil
 }
 
-// Delete deletes the object bucket/key. An object that is already gone counts
-// as deleted.
+// Delete deletes the object bucket/key, whatever its version. An object
+// that is already gone counts as deleted.
 func (s *Source) Delete(ctx context.Context, bucket, key string) error {
 	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &bucket, Key: &key})
 	if err == nil {
@@ -299,6 +313,79 @@ func (s *Source) Delete(ctx context.Context, bucket, key string) error {
 		return nil
 	}
 	return err
+}
+
+// Removal is what Remove did with an object.
+type Removal int
+
+// The outcomes of Remove.
+const (
+	// Removed: the object was the version described, and is deleted.
+	Removed Removal = iota + 1
+	// AlreadyGone: the object did not exist any more.
+	AlreadyGone
+	// Changed: the object is another version now, and was kept.
+	Changed
+)
+
+func (r Removal) String() string {
+	switch r {
+	case Removed:
+		return "removed"
+	case AlreadyGone:
+		return "already gone"
+	case Changed:
+		return "kept: changed since it was copied"
+	}
+	return "Removal(" + strconv.Itoa(int(r)) + ")"
+}
+
+// Remove deletes obj only if it is still the version Head described: it
+// looks the object up and compares its ETag, version id and size, then
+// deletes it with If-Match on that ETag, so that S3 itself refuses (412)
+// the delete if the object was replaced in between. On a store that ignores
+// If-Match, the lookup right before the delete leaves a window of one round
+// trip. A versioned bucket keeps the deleted version behind a delete marker.
+func (s *Source) Remove(ctx context.Context, obj Object) (Removal, error) {
+	now, err := s.Head(ctx, obj.Bucket, obj.Key)
+	switch {
+	case errors.Is(err, ErrNoSuchKey):
+		return AlreadyGone, nil
+	case err != nil:
+		return 0, err
+	case !sameVersion(now, obj):
+		return Changed, nil
+	}
+	return s.deleteIfMatch(ctx, obj)
+}
+
+// sameVersion reports whether now (from Head) is the version was describes.
+func sameVersion(now, was Object) bool {
+	return now.ETag == was.ETag && now.Size == was.Size && (was.VersionID == "" || now.VersionID == was.VersionID)
+}
+
+// deleteIfMatch deletes obj with If-Match on its ETag.
+func (s *Source) deleteIfMatch(ctx context.Context, obj Object) (Removal, error) {
+	in := &s3.DeleteObjectInput{Bucket: aws.String(obj.Bucket), Key: aws.String(obj.Key)}
+	if obj.ETag != "" {
+		in.IfMatch = aws.String(obj.ETag)
+	}
+	_, err := s.client.DeleteObject(ctx, in)
+	if err == nil {
+		return Removed, nil
+	}
+	if statusOf(err) == 409 {
+		// A concurrent write or delete of the key: S3 asks to try again.
+		return 0, errclass.AsTransient(fmt.Errorf("cannot delete %s: a concurrent change: %w", obj, err))
+	}
+	err = classify(ctx, "delete "+obj.String()+" if its ETag is "+obj.ETag, err)
+	switch {
+	case errors.Is(err, ErrNoSuchKey):
+		return AlreadyGone, nil
+	case errors.Is(err, ErrObjectChanged):
+		return Changed, nil
+	}
+	return 0, err
 }
 
 func location(bucket, key string) string { return "s3://" + bucket + "/" + key }

@@ -219,6 +219,60 @@ func TestDelete_twice_against_stack(t *testing.T) {
 	wantErr(t, err, ErrNoSuchKey, "meetings/x.mp4")
 }
 
+// TestRemove_pinned_against_stack: Remove deletes only the version it was
+// given; versitygw itself refuses a delete whose If-Match names a replaced
+// version (412), and a missing object is already gone.
+func TestRemove_pinned_against_stack(t *testing.T) {
+	client := newClient(t, stackAWS(t))
+	ctx := testContext(t)
+	bucket := newBucket(t, client)
+	src := New(client, Options{})
+	const key = "meetings/pinned.mp4"
+	head := func() (Object, error) { return src.Head(ctx, bucket, key) }
+
+	put(t, client, bucket, key, []byte("first recording"))
+	first, err := head()
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, client, bucket, key, []byte("other recording")) // same size, other bytes
+	second, err := head()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.ETag == second.ETag {
+		t.Fatalf("both versions have the ETag %s", first.ETag)
+	}
+
+	// The server's own check, without the lookup before it.
+	got, err := src.deleteIfMatch(ctx, first)
+	if err != nil || got != Changed {
+		t.Fatalf("delete with a stale If-Match = %v, %v; want %v (412)", got, err, Changed)
+	}
+	for _, obj := range []Object{first, {Bucket: bucket, Key: key, Size: second.Size + 1, ETag: second.ETag}} {
+		if got, err := src.Remove(ctx, obj); err != nil || got != Changed {
+			t.Fatalf("Remove(%+v) = %v, %v; want %v", obj, got, err, Changed)
+		}
+	}
+	if now, err := head(); err != nil || now.ETag != second.ETag {
+		t.Fatalf("after refused removals: %+v, %v; want the second version kept", now, err)
+	}
+
+	if got, err := src.Remove(ctx, second); err != nil || got != Removed {
+		t.Fatalf("Remove(current) = %v, %v; want %v", got, err, Removed)
+	}
+	if _, err := head(); !errors.Is(err, ErrNoSuchKey) {
+		t.Fatalf("after Remove: %v, want %v", err, ErrNoSuchKey)
+	}
+	if got, err := src.Remove(ctx, second); err != nil || got != AlreadyGone {
+		t.Fatalf("Remove(gone) = %v, %v; want %v", got, err, AlreadyGone)
+	}
+	if got, err := src.deleteIfMatch(ctx, second); err != nil || (got != AlreadyGone && got != Removed) {
+		// AWS answers 404, versitygw 204, for a key already deleted.
+		t.Fatalf("delete of a gone key with If-Match = %v, %v", got, err)
+	}
+}
+
 func TestReadChunk_cut_off_body_against_stack(t *testing.T) {
 	c := stackAWS(t)
 	client := newClient(t, c)
