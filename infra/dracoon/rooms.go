@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/recording-storage/recording-storage/infra/errclass"
 	"github.com/recording-storage/recording-storage/messages"
 )
 
@@ -140,6 +141,39 @@ func (c *Client) FindFile(ctx context.Context, roomID int64, name string) (Node,
 		return Node{}, false, fmt.Errorf("cannot look up file %q in room %d: %w", name, roomID, err)
 	}
 	return n, found, nil
+}
+
+// maxFoundFiles bounds FindFiles on a room that keeps answering files.
+const maxFoundFiles = 10_000
+
+// FindFiles returns the files directly in the room roomID whose names
+// contain text (DRACOON compares without regard to case), with their notes,
+// in one filtered listing (paged when long). text must not be empty nor
+// contain "|" or ":", which no node name holds.
+func (c *Client) FindFiles(ctx context.Context, roomID int64, text string) ([]Node, error) {
+	if text == "" || strings.ContainsAny(text, "|:") {
+		return nil, errclass.AsPermanent(fmt.Errorf("cannot look up files in room %d by %q: not a text a name can hold", roomID, text))
+	}
+	q := url.Values{
+		"parent_id":   {strconv.FormatInt(roomID, 10)},
+		"depth_level": {"0"},
+		"filter":      {"type:eq:" + NodeTypeFile + "|name:cn:" + text},
+		"limit":       {strconv.Itoa(maxListLimit)},
+	}
+	var files []Node
+	err := c.listNodes(ctx, q, func(n Node) bool {
+		if n.Type == NodeTypeFile {
+			files = append(files, n)
+		}
+		return len(files) <= maxFoundFiles
+	})
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("cannot look up the files named like %q in room %d: %w", text, roomID, err)
+	case len(files) > maxFoundFiles:
+		return nil, errclass.AsPermanent(fmt.Errorf("cannot look up the files named like %q in room %d: more than %d", text, roomID, maxFoundFiles))
+	}
+	return files, nil
 }
 
 // findChild looks for the node of type typ and name directly below parent,

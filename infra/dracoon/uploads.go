@@ -544,6 +544,11 @@ func (u *Upload) adopt(ctx context.Context, cause error, mayExist bool) (Node, e
 	case n.Size != u.spec.Size:
 		return Node{}, fmt.Errorf("cannot complete upload of %q into room %d: file %d has %d bytes, not %d: %w",
 			u.spec.Name, u.spec.ParentID, n.ID, n.Size, u.spec.Size, ErrNameConflict)
+	case n.Notes != u.spec.Notes:
+		// Another file of the name and size: the notes, which carry the
+		// provenance of the service's files, tell it from this upload's.
+		return Node{}, fmt.Errorf("cannot complete upload of %q into room %d: file %d there has other notes: %w",
+			u.spec.Name, u.spec.ParentID, n.ID, ErrNameConflict)
 	}
 	u.log.WithFields(logrus.Fields{"node_id": n.ID, "cause": cause.Error()}).Info("dracoon completion resolved by lookup")
 	// This channel has not produced a file if the found one is older:
