@@ -44,6 +44,12 @@ func (c Config) Validate() error {
 		}
 	case "configurator":
 		v.url("instances.configurator.url", c.Instances.Configurator.URL, true)
+		if len(c.Sharer.Instances) == 0 {
+			// The sweep hands out the file keys a share step failed to hand
+			// out before the source was removed; it finds no instance to
+			// sweep in a configurator.
+			v.addf("sharer.instances must name the instances to sweep when instances.source is configurator (a configurator cannot list its instances)")
+		}
 	}
 	v.min("instances.configurator.cache_ttl", c.Instances.Configurator.CacheTTL, 0)
 	v.min("instances.configurator.timeout", c.Instances.Configurator.Timeout, time.Second)
