@@ -104,14 +104,20 @@ func printSummary(w io.Writer, sum steps.Summary, asJSON bool) {
 	fmt.Fprintf(w, "job %s (instance %s, bucket %s)\n", sum.JobID, sum.Instance, sum.Bucket)
 	for _, f := range sum.Files {
 		state := "kept"
-		if f.SourceRemoved {
+		switch {
+		case f.SourceRemoved:
 			state = "removed"
+		case f.SourceKept != "":
+			state = "kept: " + f.SourceKept
 		}
 		fmt.Fprintf(w, "  %s  %s bytes  source %s\n", f.Key, strconv.FormatInt(f.Size, 10), state)
 		for _, t := range f.Targets {
 			how := "uploaded"
 			if t.Existed {
 				how = "already there"
+			}
+			if t.NameTaken {
+				how += " (its name was held by another recording, so under this version's own name)"
 			}
 			fmt.Fprintf(w, "    -> %s (room %d): file %d %q, %s\n", t.RoomPath, t.RoomID, t.NodeID, t.FileName, how)
 		}

@@ -74,7 +74,7 @@ func TestTransferCommand(t *testing.T) {
 		}
 	}
 	stamp := fmt.Sprint(time.Now().UnixNano())
-	args := []string{"transfer", "--instance", "local.recording-storage.test", "--bucket", bucket,
+	args := []string{"transfer", "--instance", localInstance, "--bucket", bucket,
 		"--key", "rec/video.mp4", "--key", "rec/audio.m4a", "--target", "cmd-" + stamp + "/a=1 year",
 		"--target", "cmd-" + stamp + "/b", "--meeting-id", "77", "--remove-source=false", "--json"}
 	var first steps.Summary
@@ -110,7 +110,7 @@ func TestTransferCommand(t *testing.T) {
 		}
 	}
 	// A member of the rooms decrypts what was uploaded.
-	alice := memberClient(t, "alice")
+	alice := memberClient(t, localInstance, "alice")
 	for _, f := range first.Files {
 		want := sha256.Sum256(data[f.Key])
 		for _, tg := range f.Targets {
@@ -151,12 +151,12 @@ func TestTransferCommand_refusals(t *testing.T) {
 		t.Errorf("bad arguments: exit %d: %s", code, errOut)
 	}
 	room := fmt.Sprintf("missing-%d", time.Now().UnixNano())
-	code, _, errOut := run(t, "transfer", "--instance", "local.recording-storage.test", "--bucket", bucket,
+	code, _, errOut := run(t, "transfer", "--instance", localInstance, "--bucket", bucket,
 		"--key", "no/such.mp4", "--target", room)
 	if code != 1 || !strings.Contains(errOut, "no such key") || !strings.Contains(errOut, "permanent") {
 		t.Errorf("missing key: exit %d: %s", code, errOut)
 	}
-	svc := serviceClient(t)
+	svc := serviceClient(t, localInstance)
 	if _, found, err := svc.LookupRoomPath(context.Background(), 1, room); err != nil || found {
 		t.Errorf("a missing source created room %s (found=%v, err=%v)", room, found, err)
 	}
@@ -166,11 +166,14 @@ func TestTransferCommand_refusals(t *testing.T) {
 	}
 }
 
-// serviceClient is the local instance's DRACOON account.
-func serviceClient(t *testing.T) *dracoon.Client {
+// localInstance is the local stack's instance with proxy uploads.
+const localInstance = "local.recording-storage.test"
+
+// serviceClient is the DRACOON account of a local instance.
+func serviceClient(t *testing.T, instance string) *dracoon.Client {
 	t.Helper()
 	cfg := awstest.Config(t)
-	inst, err := mustInstances(t, cfg).Instance(context.Background(), "local.recording-storage.test")
+	inst, err := mustInstances(t, cfg).Instance(context.Background(), instance)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,11 +184,12 @@ func serviceClient(t *testing.T) *dracoon.Client {
 	return c
 }
 
-// memberClient is a member of the local seed (testdata/dracoon/members.json).
-func memberClient(t *testing.T, login string) *dracoon.Client {
+// memberClient is a member of the local seed (testdata/dracoon/members.json)
+// on a local instance's DRACOON.
+func memberClient(t *testing.T, instance, login string) *dracoon.Client {
 	t.Helper()
 	cfg := awstest.Config(t)
-	inst, err := mustInstances(t, cfg).Instance(context.Background(), "local.recording-storage.test")
+	inst, err := mustInstances(t, cfg).Instance(context.Background(), instance)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,4 +223,102 @@ func mustInstances(t *testing.T, cfg conf.Config) *configurator.File {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// TestTransferCommand_provenance: the two ways a file of the right name and
+// size used to be taken for a source's copy, in both upload modes. Another
+// key of the same name and size, and a key replaced by a recording of the
+// same size, each end in the room beside the first recording, and a source
+// is removed only once its own bytes are there; a rerun after the removal
+// finds the recording's own file.
+func TestTransferCommand_provenance(t *testing.T) {
+	cfg := awstest.Config(t)
+	client := awstest.S3(t, cfg.AWS)
+	bucket := awstest.Bucket(t, client, "cmd-prov")
+	ctx := context.Background()
+	put := func(key string, n int) [32]byte {
+		b := make([]byte, n)
+		_, _ = rand.Read(b)
+		if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(b)}); err != nil {
+			t.Fatal(err)
+		}
+		return sha256.Sum256(b)
+	}
+	gone := func(key string) bool {
+		_, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
+		return err != nil
+	}
+	transfer := func(instance, room, key, remove string) steps.Summary {
+		t.Helper()
+		code, out, errOut := run(t, "transfer", "--instance", instance, "--bucket", bucket, "--key", key, "--target", room,
+			"--meeting-id", "8801", "--remove-source="+remove, "--json")
+		if code != 0 {
+			t.Fatalf("transfer %s to %s exited %d: %s", key, room, code, errOut)
+		}
+		var sum steps.Summary
+		if err := json.Unmarshal([]byte(out), &sum); err != nil || len(sum.Files) != 1 || len(sum.Files[0].Targets) != 1 {
+			t.Fatalf("summary %q: %v", out, err)
+		}
+		return sum
+	}
+	var alice, svc *dracoon.Client
+	decrypts := func(nodeID int64, want [32]byte) {
+		t.Helper()
+		h := sha256.New()
+		if _, err := alice.DownloadDecrypted(ctx, nodeID, h); err != nil || !bytes.Equal(h.Sum(nil), want[:]) {
+			t.Fatalf("alice: file %d does not decrypt to its source (%v)", nodeID, err)
+		}
+	}
+	filesIn := func(room string) int {
+		r, _, err := svc.LookupRoomPath(ctx, 1, room)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files, err := svc.FindFiles(ctx, r.ID, "8801_rec")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(files)
+	}
+
+	for _, instance := range []string{localInstance, "local-s3.recording-storage.test"} {
+		alice, svc = memberClient(t, instance, "alice"), serviceClient(t, instance)
+		stamp := fmt.Sprint(time.Now().UnixNano())
+		prefix := stamp + "/" + instance[:strings.Index(instance, ".")]
+
+		// Another key, same name and size.
+		room := "prov-" + stamp + "/keys"
+		sumA, sumB := put(prefix+"/a/rec.mp4", 200<<10), put(prefix+"/b/rec.mp4", 200<<10)
+		first := transfer(instance, room, prefix+"/a/rec.mp4", "true").Files[0]
+		second := transfer(instance, room, prefix+"/b/rec.mp4", "true").Files[0]
+		ft, st := first.Targets[0], second.Targets[0]
+		if st.Existed || !st.NameTaken || st.FileName == ft.FileName || !second.SourceRemoved || !gone(prefix+"/b/rec.mp4") {
+			t.Fatalf("%s: second key: %+v, removed %v; want its own file, then the source removed", instance, st, second.SourceRemoved)
+		}
+		decrypts(ft.NodeID, sumA)
+		decrypts(st.NodeID, sumB)
+		again := transfer(instance, room, prefix+"/b/rec.mp4", "true").Files[0].Targets[0]
+		if !again.Existed || again.NodeID != st.NodeID {
+			t.Fatalf("%s: rerun after removal: %+v, want file %d", instance, again, st.NodeID)
+		}
+		if n := filesIn(room); n != 2 {
+			t.Fatalf("%s: room %s holds %d files, want 2", instance, room, n)
+		}
+
+		// The same key replaced by a recording of the same size.
+		room = "prov-" + stamp + "/replaced"
+		key := prefix + "/c/rec.mp4"
+		sum1 := put(key, 150<<10)
+		v1 := transfer(instance, room, key, "false").Files[0]
+		sum2 := put(key, 150<<10)
+		v2 := transfer(instance, room, key, "true").Files[0]
+		if v2.Targets[0].Existed || v2.Targets[0].NodeID == v1.Targets[0].NodeID || !v2.SourceRemoved || !gone(key) {
+			t.Fatalf("%s: replaced key: %+v; want the new version uploaded, then removed", instance, v2)
+		}
+		decrypts(v1.Targets[0].NodeID, sum1)
+		decrypts(v2.Targets[0].NodeID, sum2)
+		if n := filesIn(room); n != 2 {
+			t.Fatalf("%s: room %s holds %d files, want both versions", instance, room, n)
+		}
+	}
 }

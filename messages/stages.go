@@ -53,6 +53,8 @@ type SourceObject struct {
 	Name string `json:"name"` // its DRACOON file name (FileNames)
 	Size int64  `json:"size"`
 	ETag string `json:"etag,omitempty"`
+	// VersionID is the object's version id in a bucket with versioning.
+	VersionID string `json:"versionId,omitempty"`
 	// Gone reports an object already removed after an earlier delivery
 	// transferred it into every target: nothing is left to read.
 	Gone bool `json:"gone,omitempty"`
@@ -85,7 +87,7 @@ type Transferred struct {
 	Instance      string            `json:"instance"`
 	MeetingID     int64             `json:"meetingId"`
 	Files         []TransferredFile `json:"files"`
-	SourceDeleted bool              `json:"sourceDeleted"` // the S3 objects were removed after the transfer
+	SourceDeleted bool              `json:"sourceDeleted"` // every S3 object of the job is gone (see TransferredFile.SourceRemoved)
 	CompletedAt   time.Time         `json:"completedAt"`
 }
 
@@ -97,6 +99,11 @@ type TransferredFile struct {
 	Key     string         `json:"key"`
 	Size    int64          `json:"size"`
 	Uploads []UploadedFile `json:"uploads"`
+	// SourceRemoved reports that the object is gone from S3: removed after
+	// the transfer, or found removed already.
+	SourceRemoved bool `json:"sourceRemoved,omitempty"`
+	// SourceKept says why an object that was to be removed was kept.
+	SourceKept string `json:"sourceKept,omitempty"`
 }
 
 // UploadedFile is one encrypted file in a target room.
@@ -105,6 +112,9 @@ type UploadedFile struct {
 	NodeID  int64  `json:"nodeId"`
 	Name    string `json:"name"`
 	Existed bool   `json:"existed,omitempty"` // complete from an earlier delivery, not uploaded now
+	// NameTaken reports that the file's deterministic name was held by a
+	// file of other provenance, so that it went in under its version's own.
+	NameTaken bool `json:"nameTaken,omitempty"`
 }
 
 // ShareRequest asks the share stage to hand the file keys of the given files

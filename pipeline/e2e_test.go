@@ -17,6 +17,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
@@ -30,6 +31,7 @@ import (
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator"
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator/emulatortest"
 	"github.com/recording-storage/recording-storage/infra/s3source"
+	"github.com/recording-storage/recording-storage/messages"
 	"github.com/recording-storage/recording-storage/pipeline"
 )
 
@@ -57,6 +59,13 @@ type e2e struct {
 
 func newE2E(t *testing.T) *e2e {
 	t.Helper()
+	return newE2EMode(t, false)
+}
+
+// newE2EMode is newE2E with a DRACOON that takes S3 direct uploads (direct)
+// or proxy chunks.
+func newE2EMode(t *testing.T, direct bool) *e2e {
+	t.Helper()
 	cfg := awstest.Config(t)
 	cfg.Stages.Transport = conf.TransportAWS
 	cfg.Stages.VisibilityTimeout = 6 * time.Second
@@ -71,7 +80,7 @@ func newE2E(t *testing.T) *e2e {
 	s.Resolve.Topic, s.Rooms.Topic, s.Transfer.Topic = "e2e-parsed-"+id, "e2e-resolved-"+id, "e2e-ready-"+id
 	s.Share.Topic, s.Transferred, s.Poison = "e2e-share-"+id, "e2e-transferred-"+id, "e2e-poison-"+id
 
-	seed := emulatortest.FastSeed(t, false)
+	seed := emulatortest.FastSeed(t, direct)
 	kp, err := crypto.GenerateKeyPair(crypto.KeyPairVersionRSA4096, carolEncrypt, crypto.WithIterations(1000))
 	if err != nil {
 		t.Fatal(err)
@@ -475,4 +484,66 @@ func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestE2E_provenance: through the running service, a second key whose file
+// name and size are those of a file already in the rooms is a recording of
+// its own: it goes in under its own name before its source is removed, and
+// a redelivery after the removal finds it, not the other file.
+func TestE2E_provenance(t *testing.T) {
+	for _, mode := range []struct {
+		name   string
+		direct bool
+	}{{"proxy", false}, {"s3", true}} {
+		t.Run(mode.name, func(t *testing.T) { testE2EProvenance(t, newE2EMode(t, mode.direct)) })
+	}
+}
+
+func testE2EProvenance(t *testing.T, e *e2e) {
+	e.start()
+	rooms := []string{"some room/sub-room", e2eDomain + "/live now"}
+	const name = "2017-09-11_20-24-43_8801_rec.mp4"
+	sumA, sumB := e.put("a/rec.mp4", 300<<10), e.put("b/rec.mp4", 300<<10)
+	head, err := e.s3.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &e.bucket, Key: aws.String("b/rec.mp4")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alt := messages.AlternateName(name, messages.StampOf(e.bucket, "b/rec.mp4", aws.ToString(head.ETag), ""))
+
+	e.send(e.job(8801, "a/rec.mp4"))
+	nodesA := e.files(name, 60*time.Second, rooms...)
+	waitFor(t, 30*time.Second, func() bool { return e.gone("a/rec.mp4") })
+	e.send(e.job(8801, "b/rec.mp4"))
+	nodesB := e.files(alt, 60*time.Second, rooms...)
+	waitFor(t, 30*time.Second, func() bool { return e.gone("b/rec.mp4") })
+
+	alice := e.client("alice", "alice-password", "alice-encryption-password")
+	for i := range rooms {
+		e.decrypts(alice, "alice", nodesA[i].ID, sumA, 30*time.Second)
+		e.decrypts(alice, "alice", nodesB[i].ID, sumB, 30*time.Second)
+	}
+
+	// Redelivered after its source is gone: done, no third file.
+	e.send(e.job(8801, "b/rec.mp4"))
+	time.Sleep(8 * time.Second)
+	c := e.client(emulatortest.ServiceLogin, emulatortest.ServicePassword, emulatortest.ServiceEncryptionPassword)
+	for _, p := range rooms {
+		room, _, err := c.LookupRoomPath(context.Background(), 1, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files, err := c.FindFiles(context.Background(), room.ID, "8801")
+		if err != nil || len(files) != 2 {
+			t.Fatalf("room %s holds %+v (%v), want the two recordings", p, files, err)
+		}
+	}
+	if msgs := e.poisoned(1, 4*time.Second); len(msgs) != 0 {
+		t.Fatalf("poisoned: %+v", msgs)
+	}
+}
+
+// gone reports whether the object key is gone from the bucket.
+func (e *e2e) gone(key string) bool {
+	_, err := e.s3.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &e.bucket, Key: &key})
+	return err != nil
 }

@@ -29,6 +29,7 @@ type SummaryFile struct {
 	Key           string          `json:"key"`
 	Size          int64           `json:"size"`
 	SourceRemoved bool            `json:"sourceRemoved"`
+	SourceKept    string          `json:"sourceKept,omitempty"` // why a source to be removed was kept
 	Targets       []SummaryTarget `json:"targets"`
 }
 
@@ -39,6 +40,9 @@ type SummaryTarget struct {
 	NodeID   int64  `json:"nodeId"`
 	FileName string `json:"fileName"`
 	Existed  bool   `json:"existed"` // complete from an earlier run, not uploaded now
+	// NameTaken: the deterministic name was held by a file of other
+	// provenance, so FileName is this version's own alternate name.
+	NameTaken bool `json:"nameTaken,omitempty"`
 }
 
 // KeyCounts are the file keys handed to room members, in (user, file) pairs.
@@ -70,10 +74,10 @@ func (s *Service) Run(ctx context.Context, job *messages.Job, opts RunOptions) (
 		paths[r.RoomID] = r.Path
 	}
 	for _, f := range tr.Files {
-		sf := SummaryFile{Key: f.Key, Size: f.Size, SourceRemoved: tr.SourceDeleted}
+		sf := SummaryFile{Key: f.Key, Size: f.Size, SourceRemoved: f.SourceRemoved, SourceKept: f.SourceKept}
 		for _, u := range f.Uploads {
 			sf.Targets = append(sf.Targets, SummaryTarget{RoomPath: paths[u.RoomID], RoomID: u.RoomID, NodeID: u.NodeID,
-				FileName: u.Name, Existed: u.Existed})
+				FileName: u.Name, Existed: u.Existed, NameTaken: u.NameTaken})
 		}
 		sum.Files = append(sum.Files, sf)
 	}

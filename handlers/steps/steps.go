@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -121,14 +123,16 @@ func (s *Service) Resolve(ctx context.Context, job *messages.Job, opts ResolveOp
 		obj, err := s.objects.Head(ctx, job.Source.Bucket, key)
 		switch {
 		case err == nil:
-			src.Size, src.ETag = obj.Size, obj.ETag
+			src.Size, src.ETag, src.VersionID = obj.Size, obj.ETag, obj.VersionID
 		case errors.Is(err, s3source.ErrNoSuchKey):
-			done, derr := s.doneEverywhere(ctx, client, rj.ParentRoomID, targets, src.Name)
+			lacking, derr := s.lackingCopies(ctx, client, rj.ParentRoomID, targets, job.Source.Bucket, key, src.Name)
 			if derr != nil {
-				return messages.ResolvedJob{}, fmt.Errorf("%w (and cannot tell whether an earlier delivery transferred it: %w)", err, derr)
+				// The lookup's class decides: a transient failure to learn
+				// the truth is retried, not poisoned as a missing source.
+				return messages.ResolvedJob{}, errclass.Mark(fmt.Errorf("%w (and cannot tell whether an earlier delivery transferred it: %w)", err, derr), errclass.Of(derr))
 			}
-			if !done {
-				return messages.ResolvedJob{}, err
+			if len(lacking) > 0 {
+				return messages.ResolvedJob{}, fmt.Errorf("%w; rooms %s hold no copy of it", err, strings.Join(lacking, ", "))
 			}
 			src.Gone = true
 			s.log.WithFields(logrus.Fields{logging.FieldJobID: job.ID, "key": key}).
@@ -148,19 +152,44 @@ func meetingType(job *messages.Job) string {
 	return fmt.Sprint(*job.Meeting.Type.ID)
 }
 
-// doneEverywhere reports whether a file name is in every target room,
-// without creating any.
-func (s *Service) doneEverywhere(ctx context.Context, c *dracoon.Client, parent int64, targets []messages.Target, name string) (bool, error) {
+// lackingCopies returns the paths, quoted, of the target rooms that hold no
+// copy of the object bucket/key (by its stamp, of any version), without
+// creating any room.
+func (s *Service) lackingCopies(ctx context.Context, c *dracoon.Client, parent int64, targets []messages.Target, bucket, key, name string) ([]string, error) {
+	var lacking []string
 	for _, t := range targets {
 		room, found, err := c.LookupRoomPath(ctx, parent, t.Path)
-		if err != nil || !found {
-			return false, err
+		if err != nil {
+			return nil, err
 		}
-		if _, found, err := c.FindFile(ctx, room.ID, name); err != nil || !found {
-			return false, err
+		if found {
+			_, found, err = sourceCopy(ctx, c, room.ID, bucket, key, name)
+			if err != nil {
+				return nil, err
+			}
+		}
+		if !found {
+			lacking = append(lacking, strconv.Quote(t.Path))
 		}
 	}
-	return true, nil
+	return lacking, nil
+}
+
+// sourceCopy returns a file in the room stamped as a copy of bucket/key, of
+// any version, among the files named like name and its alternates. A file
+// of that name without such a stamp is no copy.
+func sourceCopy(ctx context.Context, c *dracoon.Client, roomID int64, bucket, key, name string) (dracoon.Node, bool, error) {
+	files, err := c.FindFiles(ctx, roomID, messages.NameFamily(name))
+	if err != nil {
+		return dracoon.Node{}, false, err
+	}
+	stamp := messages.StampOf(bucket, key, "", "")
+	for _, n := range files {
+		if stamp.SameSource(n.Notes) {
+			return n, true, nil
+		}
+	}
+	return dracoon.Node{}, false, nil
 }
 
 // EnsureRooms finds or creates every target room of rj below the
@@ -208,7 +237,7 @@ func (s *Service) transfer(ctx context.Context, rr messages.RoomsReady, removeSo
 			continue
 		}
 		job.Files = append(job.Files, transfer.File{Name: src.Name, Object: s3source.Object{
-			Bucket: rr.Job.Source.Bucket, Key: src.Key, Size: src.Size, ETag: src.ETag}})
+			Bucket: rr.Job.Source.Bucket, Key: src.Key, Size: src.Size, ETag: src.ETag, VersionID: src.VersionID}})
 	}
 	if len(job.Files) > 0 {
 		opts := s.engine
@@ -217,30 +246,37 @@ func (s *Service) transfer(ctx context.Context, rr messages.RoomsReady, removeSo
 		if err != nil {
 			return messages.Transferred{}, err
 		}
-		out.SourceDeleted = removeSource
 		for _, f := range res.Files {
-			tf := messages.TransferredFile{Key: f.Key, Size: f.Size}
+			tf := messages.TransferredFile{Key: f.Key, Size: f.Size, SourceRemoved: f.SourceRemoved()}
+			if f.Removal == s3source.Changed {
+				tf.SourceKept = "the object was replaced after it was copied; only the version copied may be removed"
+			}
 			for _, u := range f.Uploads {
-				tf.Uploads = append(tf.Uploads, messages.UploadedFile{RoomID: u.RoomID, NodeID: u.NodeID, Name: u.Name, Existed: u.Existed})
+				tf.Uploads = append(tf.Uploads, messages.UploadedFile{RoomID: u.RoomID, NodeID: u.NodeID, Name: u.Name,
+					Existed: u.Existed, NameTaken: u.NameTaken})
 			}
 			out.Files = append(out.Files, tf)
 		}
 	}
 	for _, src := range gone {
-		tf := messages.TransferredFile{Key: src.Key, Size: src.Size}
+		tf := messages.TransferredFile{Key: src.Key, Size: src.Size, SourceRemoved: true}
 		for _, r := range rr.Rooms {
-			n, found, err := client.FindFile(ctx, r.RoomID, src.Name)
+			n, found, err := sourceCopy(ctx, client, r.RoomID, rr.Job.Source.Bucket, src.Key, src.Name)
 			if err != nil {
 				return messages.Transferred{}, err
 			}
 			if !found {
-				return messages.Transferred{}, errclass.AsPermanent(fmt.Errorf("source s3://%s/%s is gone and file %q is not in room %q",
-					rr.Job.Source.Bucket, src.Key, src.Name, r.Path))
+				return messages.Transferred{}, errclass.AsPermanent(fmt.Errorf("source s3://%s/%s is gone and room %q holds no copy of it (no file named like %q stamped with its bucket and key)",
+					rr.Job.Source.Bucket, src.Key, r.Path, src.Name))
 			}
 			tf.Size = n.Size
 			tf.Uploads = append(tf.Uploads, messages.UploadedFile{RoomID: r.RoomID, NodeID: n.ID, Name: n.Name, Existed: true})
 		}
 		out.Files = append(out.Files, tf)
+	}
+	out.SourceDeleted = len(out.Files) > 0
+	for _, f := range out.Files {
+		out.SourceDeleted = out.SourceDeleted && f.SourceRemoved
 	}
 	out.CompletedAt = time.Now().UTC()
 	return out, nil

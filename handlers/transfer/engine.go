@@ -19,14 +19,27 @@
 // and withdrawn per room as DRACOON intends. Per-target keys would cost one
 // encryption and one buffer per target for no gain in confidentiality.
 //
-// # Idempotence
+// # Idempotence and provenance
 //
 // SQS delivers a job at least once, and a delivery can die at any step. File
-// names are deterministic (messages.FileNames), and before it uploads into a
-// room the engine looks the name up: a file of that name and size is the
-// target's result from an earlier delivery, a file of that name and another
-// size is a permanent error, and uploads complete with the resolution
-// strategy "fail", so a conflict is looked up, never renamed.
+// names are deterministic (messages.FileNames), and every file the engine
+// uploads carries a stamp of its source in its notes (messages.Stamp): the
+// bucket and key, and the version (ETag, version id) it was read from.
+// Before it uploads into a room the engine lists the files of the name's
+// family (messages.NameFamily) in one request: a file stamped with this
+// version is the target's result from an earlier delivery; a name and size
+// alone prove nothing. When the name is held by a file of other provenance
+// the version goes in under its own deterministic alternate name
+// (messages.AlternateName). Uploads complete with the resolution strategy
+// "fail", so a name taken meanwhile is looked up again, never renamed or
+// overwritten.
+//
+// A source is removed only when every target holds a file stamped with its
+// version, and only if it still is that version (s3source.Source.Remove).
+// A read that finds the source gone or replaced looks at the rooms again: a
+// job whose every target holds this version (or, the source gone, a copy of
+// this bucket and key) is done; otherwise it fails for good, naming the
+// rooms that lack it.
 package transfer
 
 import (
@@ -35,6 +48,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +63,7 @@ import (
 	"github.com/recording-storage/recording-storage/infra/errclass"
 	"github.com/recording-storage/recording-storage/infra/logging"
 	"github.com/recording-storage/recording-storage/infra/s3source"
+	"github.com/recording-storage/recording-storage/messages"
 )
 
 // Defaults for Options fields left zero: those of the configuration
@@ -72,19 +88,27 @@ const cancelTimeout = 30 * time.Second
 // that run at once, one per target.
 const setupConcurrency = 8
 
-// Source reads the objects of a job (implemented by *s3source.Source).
+// maxNameRounds bounds how often a file is looked up and uploaded again
+// after its name was taken by another file while it uploaded.
+const maxNameRounds = 3
+
+// Source reads, looks up and removes the objects of a job (implemented by
+// *s3source.Source).
 type Source interface {
 	// ReadChunk fills buf with the bytes of obj at offset, from the version
 	// of obj (its ETag) that was seen when the job started.
 	ReadChunk(ctx context.Context, obj s3source.Object, offset int64, buf []byte) (int, error)
-	// Delete removes an object; an absent object counts as removed.
-	Delete(ctx context.Context, bucket, key string) error
+	// Head looks an object up; a missing one gives s3source.ErrNoSuchKey.
+	Head(ctx context.Context, bucket, key string) (s3source.Object, error)
+	// Remove deletes obj only if it is still that version.
+	Remove(ctx context.Context, obj s3source.Object) (s3source.Removal, error)
 }
 
 // Dracoon is the DRACOON account the files go to (implemented by
 // *dracoon.Client).
 type Dracoon interface {
-	FindFile(ctx context.Context, roomID int64, name string) (dracoon.Node, bool, error)
+	// FindFiles lists the files of a room whose names contain text.
+	FindFiles(ctx context.Context, roomID int64, text string) ([]dracoon.Node, error)
 	StartUpload(ctx context.Context, spec dracoon.UploadSpec) (*dracoon.Upload, error)
 	WrapFileKey(ctx context.Context, k crypto.PlainFileKey) (crypto.FileKey, error)
 	PrivateKey(ctx context.Context) (*crypto.PrivateKey, error)
@@ -169,8 +193,7 @@ type Job struct {
 	ID           string // for logs
 	Files        []File
 	Targets      []Target
-	RemoveSource bool   // delete the objects once every file is complete in every target
-	Notes        string // notes of the uploaded files, at most dracoon.MaxNotesLength characters
+	RemoveSource bool // delete the objects once every file is complete in every target
 }
 
 // Result reports a transfer.
@@ -180,11 +203,18 @@ type Result struct {
 
 // FileResult is one source object and the files it became.
 type FileResult struct {
-	Bucket        string
-	Key           string
-	Size          int64
-	Uploads       []Uploaded // one per target, in the order of Job.Targets
-	SourceRemoved bool
+	Bucket  string
+	Key     string
+	Size    int64
+	Uploads []Uploaded // one per target, in the order of Job.Targets
+	// Removal is what became of the source: zero when it was not to be
+	// removed, else s3source.Removed, AlreadyGone or Changed (kept).
+	Removal s3source.Removal
+}
+
+// SourceRemoved reports whether the source is gone after the transfer.
+func (fr FileResult) SourceRemoved() bool {
+	return fr.Removal == s3source.Removed || fr.Removal == s3source.AlreadyGone
 }
 
 // Uploaded is one file in one target room.
@@ -194,12 +224,16 @@ type Uploaded struct {
 	NodeID  int64
 	Name    string
 	Existed bool // found complete from an earlier delivery, not uploaded now
+	// NameTaken reports that the file's deterministic name was held by a
+	// file of other provenance, so Name is the version's alternate name.
+	NameTaken bool
 }
 
 // Transfer uploads every file of job to every target, one file after the
-// other, and then removes the sources when job.RemoveSource is set. Files
-// already complete in a target are not uploaded again. On failure nothing is
-// removed from S3 and no upload channel is left open.
+// other, and then removes the sources when job.RemoveSource is set, each
+// only if it is still the version copied. Files already complete in a
+// target are not uploaded again. On failure nothing is removed from S3 and
+// no upload channel is left open.
 func (e *Engine) Transfer(ctx context.Context, job Job) (Result, error) {
 	if len(job.Files) == 0 || len(job.Targets) == 0 {
 		return Result{}, errclass.AsPermanent(errors.New("cannot transfer: a job needs at least one file and one target"))
@@ -219,18 +253,39 @@ func (e *Engine) Transfer(ctx context.Context, job Job) (Result, error) {
 		}
 		res.Files = append(res.Files, fr)
 	}
-	if job.RemoveSource {
-		for i := range res.Files {
-			fr := &res.Files[i]
-			if err := e.src.Delete(ctx, fr.Bucket, fr.Key); err != nil {
+	if !job.RemoveSource {
+		return res, nil
+	}
+	for i, f := range job.Files {
+		fr := &res.Files[i]
+		if fr.Removal == 0 {
+			r, err := e.src.Remove(ctx, f.Object)
+			if err != nil {
 				return res, fmt.Errorf("cannot remove the source after a complete transfer: %w", err)
 			}
-			fr.SourceRemoved = true
-			logging.WithCode(log, logging.CodeStorageStatus).WithFields(logrus.Fields{"bucket": fr.Bucket, "key": fr.Key}).
-				Info("source removed after transfer to every target")
+			fr.Removal = r
+		}
+		entry := logging.WithCode(log, logging.CodeStorageStatus).WithFields(logrus.Fields{"bucket": fr.Bucket,
+			"key": fr.Key, "etag": f.Object.ETag, "removal": fr.Removal.String()})
+		switch fr.Removal {
+		case s3source.Removed:
+			entry.Info("source removed after transfer to every target")
+		case s3source.AlreadyGone:
+			entry.Info("source already removed; every target holds it")
+		case s3source.Changed:
+			entry.Warn("source kept: it was replaced after the copy, and only the version copied may be removed")
 		}
 	}
 	return res, nil
+}
+
+// target is what one target room needs of one file: nothing (node is its
+// copy) or an upload under name.
+type target struct {
+	node      dracoon.Node
+	done      bool
+	name      string
+	nameTaken bool
 }
 
 // transferFile brings one file into every target.
@@ -240,62 +295,171 @@ func (e *Engine) transferFile(ctx context.Context, job Job, f File, log logrus.F
 	if err := crypto.CheckSize(obj.Size); err != nil {
 		return fr, errclass.AsPermanent(fmt.Errorf("cannot transfer s3://%s/%s: %w", obj.Bucket, obj.Key, err))
 	}
-	// Look the name up in every target at once, then judge the answers in
-	// target order, as if one after the other: the first failure wins.
-	type lookup struct {
-		n     dracoon.Node
-		found bool
-		err   error
+	stamp := messages.StampOf(obj.Bucket, obj.Key, obj.ETag, obj.VersionID)
+	for round := 1; ; round++ {
+		plans, err := e.plan(ctx, job, f, stamp)
+		if err != nil {
+			return fr, err
+		}
+		var pending []int // indexes of targets that need the file
+		for i, t := range job.Targets {
+			p := plans[i]
+			fr.Uploads[i] = Uploaded{RoomID: t.RoomID, Path: t.Path, Name: p.name, NameTaken: p.nameTaken}
+			if p.done {
+				fr.Uploads[i].NodeID, fr.Uploads[i].Name, fr.Uploads[i].Existed = p.node.ID, p.node.Name, true
+				log.WithFields(logrus.Fields{"room_id": t.RoomID, "node_id": p.node.ID, "name": p.node.Name}).
+					Info("this version of the file is already complete in the target room, not uploading it again")
+				continue
+			}
+			if p.nameTaken {
+				logging.WithCode(log, logging.CodeTransferStatus).WithFields(logrus.Fields{"room_id": t.RoomID,
+					"name": f.Name, "alternate_name": p.name, "key": obj.Key}).
+					Warn("the file name is held by a file of other provenance; uploading under this version's own name")
+			}
+			pending = append(pending, i)
+		}
+		if len(pending) == 0 {
+			return fr, nil
+		}
+		if _, err := e.dc.PrivateKey(ctx); err != nil { // fail before opening any channel
+			return fr, err
+		}
+		nodes, err := e.upload(ctx, job, f, pending, plans, stamp, log)
+		switch {
+		case err == nil:
+			for j, i := range pending {
+				fr.Uploads[i].NodeID = nodes[j].ID
+			}
+			return fr, nil
+		case errors.Is(err, dracoon.ErrNameConflict) && round < maxNameRounds:
+			log.WithError(err).WithField("key", obj.Key).Warn("a file name was taken while uploading; looking the rooms up again")
+		case errors.Is(err, s3source.ErrNoSuchKey) || errors.Is(err, s3source.ErrObjectChanged):
+			return e.recheck(ctx, job, f, stamp, err, log)
+		default:
+			return fr, err
+		}
 	}
-	looked := make([]lookup, len(job.Targets))
+}
+
+// plan looks the file up in every target at once (one listing of the
+// name's family per room) and decides, in target order, what each needs:
+// nothing when a file stamped with this version is there; else an upload
+// under the file's name, or under the version's alternate name when a file
+// of other provenance holds it. Both names held by others is a permanent
+// conflict.
+func (e *Engine) plan(ctx context.Context, job Job, f File, stamp messages.Stamp) ([]target, error) {
+	listed, err := e.list(ctx, job, f)
+	if err != nil {
+		return nil, err
+	}
+	plans := make([]target, len(job.Targets))
+	alt := messages.AlternateName(f.Name, stamp)
+	for i, t := range job.Targets {
+		files := listed[i]
+		if n, ok := copyOf(files, func(n dracoon.Node) bool { return stamp.Matches(n.Notes) && n.Size == f.Object.Size }); ok {
+			plans[i] = target{node: n, done: true, name: n.Name}
+			continue
+		}
+		switch {
+		case !nameHeld(files, f.Name):
+			plans[i] = target{name: f.Name}
+		case !nameHeld(files, alt):
+			plans[i] = target{name: alt, nameTaken: true}
+		default:
+			return nil, fmt.Errorf("cannot transfer s3://%s/%s to room %q: files %q and %q there hold other recordings: %w",
+				f.Object.Bucket, f.Object.Key, t.Path, f.Name, alt, dracoon.ErrNameConflict)
+		}
+	}
+	return plans, nil
+}
+
+// list returns, for every target at once, the files of its room in the
+// family of f's name, in target order; the first failure in target order
+// wins.
+func (e *Engine) list(ctx context.Context, job Job, f File) ([][]dracoon.Node, error) {
+	family := messages.NameFamily(f.Name)
+	listed := make([][]dracoon.Node, len(job.Targets))
+	errs := make([]error, len(job.Targets))
 	var g errgroup.Group
 	g.SetLimit(setupConcurrency)
 	for i, t := range job.Targets {
 		g.Go(func() error {
-			l := &looked[i]
-			l.n, l.found, l.err = e.dc.FindFile(ctx, t.RoomID, f.Name)
+			listed[i], errs[i] = e.dc.FindFiles(ctx, t.RoomID, family)
 			return nil
 		})
 	}
-	_ = g.Wait() // the errors are in looked
-
-	var pending []int // indexes of targets that need the file
-	for i, t := range job.Targets {
-		fr.Uploads[i] = Uploaded{RoomID: t.RoomID, Path: t.Path, Name: f.Name}
-		n, found, err := looked[i].n, looked[i].found, looked[i].err
-		switch {
-		case err != nil:
-			return fr, err
-		case found && n.Size == obj.Size:
-			fr.Uploads[i].NodeID, fr.Uploads[i].Existed = n.ID, true
-			log.WithFields(logrus.Fields{"room_id": t.RoomID, "node_id": n.ID, "name": f.Name}).
-				Info("file already complete in target room, not uploading it again")
-		case found:
-			return fr, fmt.Errorf("cannot transfer s3://%s/%s to room %q: file %q (%d) there has %d bytes, not %d: %w",
-				obj.Bucket, obj.Key, t.Path, f.Name, n.ID, n.Size, obj.Size, dracoon.ErrNameConflict)
-		default:
-			pending = append(pending, i)
+	_ = g.Wait() // the errors are in errs
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
 		}
 	}
-	if len(pending) == 0 {
-		return fr, nil
+	return listed, nil
+}
+
+// copyOf returns the first of files that is, by its stamp, a copy.
+func copyOf(files []dracoon.Node, is func(dracoon.Node) bool) (dracoon.Node, bool) {
+	for _, n := range files {
+		if is(n) {
+			return n, true
+		}
 	}
-	if _, err := e.dc.PrivateKey(ctx); err != nil { // fail before opening any channel
-		return fr, err
+	return dracoon.Node{}, false
+}
+
+// nameHeld reports whether a file of files has name, compared without
+// regard to case as DRACOON compares names.
+func nameHeld(files []dracoon.Node, name string) bool {
+	return slices.ContainsFunc(files, func(n dracoon.Node) bool { return strings.EqualFold(n.Name, name) })
+}
+
+// recheck decides a file whose source was gone or replaced (cause) while it
+// was read: the job is done for it when every target holds a file stamped
+// with the version copied or, the source gone, with its bucket and key;
+// otherwise it fails for good, naming the rooms that lack it.
+func (e *Engine) recheck(ctx context.Context, job Job, f File, stamp messages.Stamp, cause error, log logrus.FieldLogger) (FileResult, error) {
+	obj := f.Object
+	fr := FileResult{Bucket: obj.Bucket, Key: obj.Key, Size: obj.Size, Uploads: make([]Uploaded, len(job.Targets))}
+	_, err := e.src.Head(ctx, obj.Bucket, obj.Key)
+	gone := errors.Is(err, s3source.ErrNoSuchKey)
+	// A failure to learn the truth has its own class, not the cause's.
+	if err != nil && !gone {
+		return fr, errclass.Mark(fmt.Errorf("%w (and cannot look the source up again: %w)", cause, err), errclass.Of(err))
 	}
-	nodes, err := e.upload(ctx, job, f, pending, log)
+	listed, err := e.list(ctx, job, f)
 	if err != nil {
-		return fr, err
+		return fr, errclass.Mark(fmt.Errorf("%w (and cannot look at the rooms again: %w)", cause, err), errclass.Of(err))
 	}
-	for j, i := range pending {
-		fr.Uploads[i].NodeID = nodes[j].ID
+	var lacking []string
+	for i, t := range job.Targets {
+		n, ok := copyOf(listed[i], func(n dracoon.Node) bool {
+			return stamp.Matches(n.Notes) || (gone && stamp.SameSource(n.Notes))
+		})
+		if !ok {
+			lacking = append(lacking, strconv.Quote(t.Path))
+			continue
+		}
+		fr.Uploads[i] = Uploaded{RoomID: t.RoomID, Path: t.Path, NodeID: n.ID, Name: n.Name, Existed: true}
+	}
+	if len(lacking) > 0 {
+		return fr, errclass.AsPermanent(fmt.Errorf("%w; rooms %s lack a copy of it", cause, strings.Join(lacking, ", ")))
+	}
+	what := "replaced"
+	fr.Removal = s3source.Changed
+	if gone {
+		what, fr.Removal = "gone", s3source.AlreadyGone
+	}
+	logging.WithCode(log, logging.CodeStorageStatus).WithFields(logrus.Fields{"key": obj.Key, "cause": cause.Error()}).
+		Infof("source %s while it was read, and every target holds a copy of it: done", what)
+	if !job.RemoveSource {
+		fr.Removal = 0 // the job does not remove sources
 	}
 	return fr, nil
 }
 
 // upload streams f into the targets pending and completes them, returning
 // their nodes in the same order.
-func (e *Engine) upload(ctx context.Context, job Job, f File, pending []int, log logrus.FieldLogger) (nodes []dracoon.Node, err error) {
+func (e *Engine) upload(ctx context.Context, job Job, f File, pending []int, plans []target, stamp messages.Stamp, log logrus.FieldLogger) (nodes []dracoon.Node, err error) {
 	start := time.Now()
 	key, err := crypto.GenerateFileKey(nil)
 	if err != nil {
@@ -330,7 +494,7 @@ func (e *Engine) upload(ctx context.Context, job Job, f File, pending []int, log
 	opening.SetLimit(setupConcurrency)
 	for j, i := range pending {
 		t := job.Targets[i]
-		spec := dracoon.UploadSpec{ParentID: t.RoomID, Name: f.Name, Size: f.Object.Size, Notes: job.Notes,
+		spec := dracoon.UploadSpec{ParentID: t.RoomID, Name: plans[i].name, Size: f.Object.Size, Notes: stamp.Notes(),
 			Resolution: dracoon.ResolveFail}
 		if t.ExpireAt != nil {
 			spec.ExpireAt = *t.ExpireAt

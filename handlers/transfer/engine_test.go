@@ -26,6 +26,7 @@ import (
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator/emulatortest"
 	"github.com/recording-storage/recording-storage/infra/errclass"
 	"github.com/recording-storage/recording-storage/infra/s3source"
+	"github.com/recording-storage/recording-storage/messages"
 )
 
 // membersFile holds the two members of the local seed (emulatortest.FastSeed)
@@ -228,7 +229,7 @@ func TestTransfer_source_removal(t *testing.T) {
 	}
 
 	res, err := e.engine().Transfer(ctx, Job{Files: []File{{Object: obj, Name: "fail.mp4"}}, Targets: targets, RemoveSource: true})
-	if err != nil || !res.Files[0].SourceRemoved {
+	if err != nil || !res.Files[0].SourceRemoved() {
 		t.Fatalf("retry: %+v, %v", res, err)
 	}
 	if _, err := e.src.Head(ctx, e.bucket, "fail.mp4"); !errors.Is(err, s3source.ErrNoSuchKey) {
@@ -250,7 +251,7 @@ func TestTransfer_done_elsewhere_removes_source(t *testing.T) {
 	}
 	job.RemoveSource = true
 	res, err := e.engine().Transfer(context.Background(), job)
-	if err != nil || !res.Files[0].Uploads[0].Existed || !res.Files[0].SourceRemoved {
+	if err != nil || !res.Files[0].Uploads[0].Existed || !res.Files[0].SourceRemoved() {
 		t.Fatalf("%+v, %v", res, err)
 	}
 }
@@ -264,15 +265,12 @@ func TestTransfer_refusals(t *testing.T) {
 	targets := []Target{e.target(t, "ref")}
 	tg := targets[0]
 
-	// Another file of the name with another size.
-	other := e.put(t, "other.mp4", randomBytes(t, 10))
-	if _, err := e.engine().Transfer(ctx, Job{Files: []File{{Object: other, Name: "taken.mp4"}}, Targets: targets}); err != nil {
-		t.Fatal(err)
-	}
+	// The name and this version's alternate name both held by other files.
 	bigger := e.put(t, "bigger.mp4", randomBytes(t, 11))
+	e.holdNames(t, targets, "taken.mp4", bigger)
 	_, err := e.engine().Transfer(ctx, Job{Files: []File{{Object: bigger, Name: "taken.mp4"}}, Targets: targets})
 	if !errors.Is(err, dracoon.ErrNameConflict) || !errclass.IsPermanent(err) {
-		t.Errorf("name taken: %v", err)
+		t.Errorf("names taken: %v", err)
 	}
 
 	// A key that is gone by the time it is read.
@@ -317,6 +315,19 @@ func TestTransfer_refusals(t *testing.T) {
 	}
 	if n := e.emu.Emu.OpenUploads(); n != 0 {
 		t.Errorf("%d upload channels left open", n)
+	}
+}
+
+// holdNames has other recordings take name and obj's alternate name in
+// every target.
+func (e *env) holdNames(t *testing.T, targets []Target, name string, obj s3source.Object) {
+	t.Helper()
+	stamp := messages.StampOf(obj.Bucket, obj.Key, obj.ETag, obj.VersionID)
+	for i, n := range []string{name, messages.AlternateName(name, stamp)} {
+		other := e.put(t, fmt.Sprintf("holder-%d-%s", i, obj.Key), randomBytes(t, 10))
+		if _, err := e.engine().Transfer(context.Background(), Job{Files: []File{{Object: other, Name: n}}, Targets: targets}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -365,7 +376,7 @@ func TestTransfer_memory_is_bounded(t *testing.T) {
 }
 
 // hookedDracoon is the service client with hooks that run before its
-// FindFile and StartUpload; started counts the channels it opened.
+// FindFiles and StartUpload; started counts the channels it opened.
 type hookedDracoon struct {
 	*dracoon.Client
 	find    func(ctx context.Context, roomID int64) error
@@ -373,13 +384,13 @@ type hookedDracoon struct {
 	started atomic.Int32
 }
 
-func (h *hookedDracoon) FindFile(ctx context.Context, roomID int64, name string) (dracoon.Node, bool, error) {
+func (h *hookedDracoon) FindFiles(ctx context.Context, roomID int64, text string) ([]dracoon.Node, error) {
 	if h.find != nil {
 		if err := h.find(ctx, roomID); err != nil {
-			return dracoon.Node{}, false, err
+			return nil, err
 		}
 	}
-	return h.Client.FindFile(ctx, roomID, name)
+	return h.Client.FindFiles(ctx, roomID, text)
 }
 
 func (h *hookedDracoon) StartUpload(ctx context.Context, spec dracoon.UploadSpec) (*dracoon.Upload, error) {
@@ -453,11 +464,8 @@ func TestTransfer_setup_failures(t *testing.T) {
 	e := newEnv(t, false, 64<<10)
 	ctx := context.Background()
 	targets := []Target{e.target(t, "sf/a"), e.target(t, "sf/b"), e.target(t, "sf/c")}
-	taken := e.put(t, "taken.mp4", randomBytes(t, 10))
-	if _, err := e.engine().Transfer(ctx, Job{Files: []File{{Object: taken, Name: "taken.mp4"}}, Targets: targets[2:]}); err != nil {
-		t.Fatal(err)
-	}
 	bigger := e.put(t, "bigger.mp4", randomBytes(t, 11))
+	e.holdNames(t, targets[2:], "taken.mp4", bigger)
 	transient := errclass.AsTransient(errors.New("lookup failed"))
 
 	t.Run("conflict", func(t *testing.T) {

@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -46,7 +47,13 @@ func (g *generated) ReadChunk(_ context.Context, obj s3source.Object, offset int
 	return len(buf), nil
 }
 
-func (g *generated) Delete(context.Context, string, string) error { return nil }
+func (g *generated) Head(context.Context, string, string) (s3source.Object, error) {
+	return s3source.Object{}, errors.New("a generated object cannot be looked up")
+}
+
+func (g *generated) Remove(context.Context, s3source.Object) (s3source.Removal, error) {
+	return 0, errors.New("a generated object cannot be removed")
+}
 
 // TestTransfer_beyond_4GiB streams a simulated object of 4 GiB + 17 bytes
 // into the emulator (S3 direct parts, content discarded: only sizes are
