@@ -15,7 +15,8 @@
 //
 // An error is classified by the outermost mark in its chain (an error in
 // the chain that has an ErrorClass method, such as the wrappers returned by
-// Permanent, Transient and Unknown). Unmarked errors fall back to a few
+// Permanent, Transient and Unknown); an error that wraps several takes the
+// least final class among them (see Of). Unmarked errors fall back to a few
 // standard rules (context errors, network errors, truncated reads are
 // transient) and otherwise count as transient: a message whose failure
 // nobody understood is retried until its deliveries run out, never dropped.
@@ -58,16 +59,55 @@ type Classifier interface {
 }
 
 // Of returns the class of err; nil is Transient (there is nothing to classify,
-// callers check err != nil first).
+// callers check err != nil first). An error wrapping several errors
+// (errors.Join, fmt.Errorf with several %w) has the least final class of
+// those that are marked: Unknown before Transient before Permanent, so that
+// a permanent failure next to one that may pass is retried, not given up.
 func Of(err error) Class {
-	if err == nil {
-		return Transient
-	}
-	var c Classifier
-	if errors.As(err, &c) {
-		return c.ErrorClass()
+	if c, ok := classOf(err); ok {
+		return c
 	}
 	return Transient
+}
+
+// classOf returns the class of the outermost mark on err's chain, and
+// whether there is one.
+func classOf(err error) (Class, bool) {
+	for err != nil {
+		if c, ok := err.(Classifier); ok {
+			return c.ErrorClass(), true
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			var (
+				class Class
+				found bool
+			)
+			for _, e := range u.Unwrap() {
+				if c, ok := classOf(e); ok && (!found || finality(c) < finality(class)) {
+					class, found = c, true
+				}
+			}
+			return class, found
+		default:
+			return 0, false
+		}
+	}
+	return 0, false
+}
+
+// finality orders the classes by how final a failure of the class is.
+func finality(c Class) int {
+	switch c {
+	case Unknown:
+		return 0
+	case Transient:
+		return 1
+	default:
+		return 2
+	}
 }
 
 // IsPermanent reports whether err is of class Permanent.

@@ -26,6 +26,13 @@ func TestOf(t *testing.T) {
 		{"outermost wins", errclass.AsTransient(errclass.AsPermanent(errors.New("x"))), errclass.Transient},
 		{"sentinel", fmt.Errorf("room 3: %w", sentinelP), errclass.Permanent},
 		{"joined first marked", errors.Join(errors.New("a"), errclass.AsUnknown(errors.New("b"))), errclass.Unknown},
+		{"joined permanent and transient", errors.Join(sentinelP, errclass.AsTransient(errors.New("b"))), errclass.Transient},
+		{"joined transient and permanent", errors.Join(errclass.AsTransient(errors.New("b")), sentinelP), errclass.Transient},
+		{"joined permanent and unknown", errors.Join(sentinelP, errclass.AsTransient(errors.New("b")), errclass.AsUnknown(errors.New("c"))), errclass.Unknown},
+		{"joined permanent and unmarked", errors.Join(sentinelP, errors.New("b")), errclass.Permanent},
+		{"two %w, permanent first", fmt.Errorf("%w (and the lookup failed: %w)", sentinelP, errclass.AsTransient(io.EOF)), errclass.Transient},
+		{"mark over a join", errclass.AsPermanent(errors.Join(errclass.AsTransient(io.EOF))), errclass.Permanent},
+		{"joined, nested", fmt.Errorf("x: %w", errors.Join(sentinelP, fmt.Errorf("y: %w", errclass.AsTransient(io.EOF)))), errclass.Transient},
 		{"context", context.Canceled, errclass.Transient},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,68 @@
+package steps_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/recording-storage/recording-storage/conf"
+	"github.com/recording-storage/recording-storage/handlers/steps"
+	"github.com/recording-storage/recording-storage/infra/awsclient/awstest"
+	"github.com/recording-storage/recording-storage/infra/dracoon/emulator"
+	"github.com/recording-storage/recording-storage/infra/dracoon/emulator/emulatortest"
+	"github.com/recording-storage/recording-storage/infra/errclass"
+	"github.com/recording-storage/recording-storage/infra/s3source"
+	"github.com/recording-storage/recording-storage/messages"
+)
+
+// oneInstance is the instance configuration of one domain (the steps'
+// Instances port; the configurator's wire is tested on its own).
+type oneInstance struct{ inst conf.Instance }
+
+func (o oneInstance) Instance(_ context.Context, domain string) (conf.Instance, error) {
+	if domain != "steps.example" {
+		return conf.Instance{}, errclass.AsPermanent(fmt.Errorf("unknown instance %q", domain))
+	}
+	return o.inst, nil
+}
+
+// TestResolve_missing_source_classes: a missing source whose copies the
+// rooms do not hold is permanent, naming the rooms; the same with the
+// rooms' lookup failing transiently is transient (retried), not poisoned
+// as a missing source.
+func TestResolve_missing_source_classes(t *testing.T) {
+	t.Parallel()
+	cfg := awstest.Config(t)
+	cfg.Dracoon.Retries = 1
+	client := awstest.S3(t, cfg.AWS)
+	bucket := awstest.Bucket(t, client, "steps")
+	emu := emulatortest.Start(t, emulator.Config{DataDir: t.TempDir(), Seed: emulatortest.FastSeed(t, false), S3FinishDelay: -1})
+	inst := conf.Instance{Storage: "dracoon", Dracoon: conf.DracoonAccount{BaseURL: emu.URL, Login: emulatortest.ServiceLogin,
+		Password: emulatortest.ServicePassword, EncryptionPassword: emulatortest.ServiceEncryptionPassword,
+		ClientID: emulatortest.ClientID, ClientSecret: emulatortest.ClientSecret, ParentRoomID: emulatortest.ParentRoomID}}
+	log := logrus.New()
+	log.SetLevel(logrus.PanicLevel)
+	svc := steps.New(cfg, oneInstance{inst}, s3source.New(client, s3source.Options{}), nil, log)
+	job := &messages.Job{Version: messages.JobVersion, ID: "j", Instance: "steps.example",
+		Source: messages.Source{Bucket: bucket, Keys: []string{"gone.mp4"}}, Meeting: messages.Meeting{ID: 9},
+		Targets: []messages.Target{{Path: "steps-room"}}}
+	ctx := context.Background()
+
+	_, err := svc.Resolve(ctx, job, steps.ResolveOptions{})
+	if !errors.Is(err, s3source.ErrNoSuchKey) || !errclass.IsPermanent(err) {
+		t.Fatalf("missing source: %v (%v), want permanent", err, errclass.Of(err))
+	}
+	if want := `rooms "steps-room" hold no copy`; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %s", err, want)
+	}
+
+	emu.Emu.InjectFault(emulator.FaultRule{Method: "GET", PathPrefix: "/api/v4/nodes", Status: 503, Times: 1000})
+	_, err = svc.Resolve(ctx, job, steps.ResolveOptions{})
+	if !errors.Is(err, s3source.ErrNoSuchKey) || !errclass.IsTransient(err) {
+		t.Fatalf("missing source, rooms not answering: %v (%v), want transient", err, errclass.Of(err))
+	}
+}
