@@ -36,9 +36,21 @@ const (
 	DefaultSQSProtocol         = "json"
 	DefaultVisibilityTimeout   = 15 * time.Minute
 	DefaultRetryDelay          = 10 * time.Second
-	DefaultMaxDeliveries       = 5
+	DefaultRetryDelayMax       = 15 * time.Minute
+	DefaultMaxDeliveries       = 12
+	DefaultDrainTimeout        = 25 * time.Second
+	DefaultParseTimeout        = time.Minute
+	DefaultResolveTimeout      = 5 * time.Minute
+	DefaultRoomsTimeout        = 5 * time.Minute
+	DefaultTransferTimeout     = 6 * time.Hour
+	DefaultShareTimeout        = time.Hour
+	DefaultStallTimeout        = time.Minute
 	DefaultTransport           = TransportAWS
 )
+
+// MaxMaxDeliveries bounds stages.max_deliveries, so that the dead-letter
+// backstop's receive count (DeadLetterReceives) stays within SQS's 1000.
+const MaxMaxDeliveries = 100
 
 // Transports that connect the stages (stages.transport).
 const (
@@ -113,16 +125,73 @@ type Stages struct {
 	// consumers; the transport extends it while a handler runs.
 	VisibilityTimeout time.Duration `yaml:"visibility_timeout"`
 	// RetryDelay is how long a message that failed (was nacked) waits before
-	// it is delivered again.
+	// its second delivery; each further failed delivery doubles the wait, up
+	// to RetryDelayMax (see NackDelay).
 	RetryDelay time.Duration `yaml:"retry_delay"`
-	// MaxDeliveries is how often a message is tried before it goes to the poison queue.
+	// RetryDelayMax caps the wait before a redelivery.
+	RetryDelayMax time.Duration `yaml:"retry_delay_max"`
+	// MaxDeliveries is how often a message is tried before it goes to the
+	// poison queue; deliveries a stopping process released do not count.
 	MaxDeliveries int `yaml:"max_deliveries"`
+	// DrainTimeout is how long a stopping process lets the handlers in flight
+	// run on; what still runs then is cancelled and its message released.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+}
+
+// StageTimeout returns the attempt timeout of a stage by its name ("parse",
+// "resolve", "rooms", "transfer", "share"), and whether it is one.
+func (s Stages) StageTimeout(stage string) (time.Duration, bool) {
+	switch stage {
+	case "parse":
+		return s.Parse.Timeout, true
+	case "resolve":
+		return s.Resolve.Timeout, true
+	case "rooms":
+		return s.Rooms.Timeout, true
+	case "transfer":
+		return s.Transfer.Timeout, true
+	case "share":
+		return s.Share.Timeout, true
+	}
+	return 0, false
+}
+
+// NackDelay is how long a message waits after its delivery number
+// deliveries (1 the first time) failed: RetryDelay doubled for each
+// delivery after the first, at most RetryDelayMax.
+func (s Stages) NackDelay(deliveries int) time.Duration {
+	d := s.RetryDelay
+	for i := 1; i < deliveries && d < s.RetryDelayMax; i++ {
+		d *= 2
+	}
+	return min(d, max(s.RetryDelayMax, s.RetryDelay))
+}
+
+// DeadLetterReceives is the receive count after which SQS moves a message
+// of a queue the service created to the dead-letter queue: far above
+// MaxDeliveries, so that only a message that never ends a delivery (one
+// that kills the process every time) gets there.
+func (s Stages) DeadLetterReceives() int { return 10 * s.MaxDeliveries }
+
+// OutageBudget is the least time from a message's first delivery to its
+// poisoning when every delivery fails at once (transiently): the waits
+// between its MaxDeliveries deliveries. An outage shorter than this
+// poisons nothing.
+func (s Stages) OutageBudget() time.Duration {
+	var total time.Duration
+	for n := 1; n < s.MaxDeliveries; n++ {
+		total += s.NackDelay(n)
+	}
+	return total
 }
 
 // Stage is one stage's topic and its concurrency.
 type Stage struct {
 	Workers int    `yaml:"workers"` // messages handled at once
 	Topic   string `yaml:"topic"`   // the topic this stage consumes
+	// Timeout bounds one attempt of the stage's handler: then its context
+	// ends and the attempt fails (transiently).
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // ParseStage is the first stage: it reads the inbound SQS queue that
@@ -135,11 +204,25 @@ type ParseStage struct {
 	// Topic is not read: the parse stage reads Queue. It is kept so that
 	// existing files still load.
 	Topic string `yaml:"topic"`
+	// Timeout bounds one attempt of the stage's handler.
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // PoisonInspectGroup is the consumer group whose queue
 // ("<stages.poison>-inspect") keeps the poisoned messages for operators.
 const PoisonInspectGroup = "inspect"
+
+// DeadLetterSuffix names the dead-letter queue: "<stages.poison>-dlq".
+const DeadLetterSuffix = "dlq"
+
+// DeadLetterQueue returns the name of the queue SQS moves a message to that
+// was received too often without an outcome (see Stages.DeadLetterReceives).
+func DeadLetterQueue(poison string) string { return poison + "-" + DeadLetterSuffix }
+
+// QueueRetention is how long the queues the service creates keep a message:
+// SQS's maximum, 14 days, so that no job and no poisoned message expires
+// before an operator has looked (SQS's default is 4 days).
+const QueueRetention = 14 * 24 * time.Hour
 
 // SubscriptionQueue returns the name of the SQS queue through which stage
 // reads topic.
@@ -176,6 +259,9 @@ type S3 struct {
 	// stages.transfer.workers x (Parallel + PartsInFlight) x ChunkSize. The
 	// buffers of a transfer are shared by all its targets.
 	MemoryBudget ByteSize `yaml:"memory_budget"`
+	// StallTimeout fails a read whose body moves no byte for this long
+	// (transient: it is retried).
+	StallTimeout time.Duration `yaml:"stall_timeout"`
 }
 
 // TransferMemory is the most memory the chunk buffers of all transfers
@@ -189,6 +275,9 @@ func (c Config) TransferMemory() ByteSize {
 type Dracoon struct {
 	Timeout time.Duration `yaml:"timeout"` // per request, without the body transfer
 	Retries int           `yaml:"retries"` // attempts after the first for requests safe to repeat
+	// StallTimeout fails a request whose body (sent or received) moves no
+	// byte for this long (transient).
+	StallTimeout time.Duration `yaml:"stall_timeout"`
 }
 
 // Sharer configures the periodic distribution of missing file keys.
@@ -226,7 +315,9 @@ type AWSEndpoints struct {
 
 // Default returns the configuration with every default applied.
 func Default() Config {
-	stage := func(topic string, workers int) Stage { return Stage{Workers: workers, Topic: topic} }
+	stage := func(topic string, workers int, timeout time.Duration) Stage {
+		return Stage{Workers: workers, Topic: topic, Timeout: timeout}
+	}
 	return Config{
 		Logger: Logger{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		Instances: Instances{
@@ -235,21 +326,24 @@ func Default() Config {
 			Configurator: Configurator{CacheTTL: DefaultConfiguratorTTL, Timeout: DefaultConfiguratorTimeout},
 		},
 		Stages: Stages{
-			Transport:         DefaultTransport,
-			Parse:             ParseStage{Workers: DefaultWorkers, Queue: DefaultInboundQueue, Topic: DefaultJobsTopic},
-			Resolve:           stage(DefaultParsedTopic, DefaultWorkers),
-			Rooms:             stage(DefaultResolvedTopic, DefaultWorkers),
-			Transfer:          stage(DefaultRoomsReadyTopic, DefaultTransferWorkers),
-			Share:             stage(DefaultShareTopic, DefaultWorkers),
+			Transport: DefaultTransport,
+			Parse: ParseStage{Workers: DefaultWorkers, Queue: DefaultInboundQueue, Topic: DefaultJobsTopic,
+				Timeout: DefaultParseTimeout},
+			Resolve:           stage(DefaultParsedTopic, DefaultWorkers, DefaultResolveTimeout),
+			Rooms:             stage(DefaultResolvedTopic, DefaultWorkers, DefaultRoomsTimeout),
+			Transfer:          stage(DefaultRoomsReadyTopic, DefaultTransferWorkers, DefaultTransferTimeout),
+			Share:             stage(DefaultShareTopic, DefaultWorkers, DefaultShareTimeout),
 			Transferred:       DefaultTransferredTopic,
 			Poison:            DefaultPoisonTopic,
 			VisibilityTimeout: DefaultVisibilityTimeout,
 			RetryDelay:        DefaultRetryDelay,
+			RetryDelayMax:     DefaultRetryDelayMax,
 			MaxDeliveries:     DefaultMaxDeliveries,
+			DrainTimeout:      DefaultDrainTimeout,
 		},
 		S3: S3{ChunkSize: DefaultChunkSize, RemoveAfterTransfer: true, Parallel: DefaultTransferParallel,
-			PartsInFlight: DefaultPartsInFlight, MemoryBudget: DefaultMemoryBudget},
-		Dracoon: Dracoon{Timeout: DefaultDracoonTimeout, Retries: DefaultDracoonRetries},
+			PartsInFlight: DefaultPartsInFlight, MemoryBudget: DefaultMemoryBudget, StallTimeout: DefaultStallTimeout},
+		Dracoon: Dracoon{Timeout: DefaultDracoonTimeout, Retries: DefaultDracoonRetries, StallTimeout: DefaultStallTimeout},
 		Sharer:  Sharer{Interval: DefaultSharerInterval, Instances: []string{}},
 		HTTP:    HTTP{Listen: DefaultHTTPListen},
 		AWS:     AWS{Region: DefaultAWSRegion, SQSProtocol: DefaultSQSProtocol},

@@ -113,6 +113,9 @@ func TestLoad_rejects(t *testing.T) {
 		{name: "bad_size", env: map[string]string{"RS_S3_CHUNK_SIZE": "big"}, want: []string{`"big" is not a size`}},
 		{name: "bad_bool", env: map[string]string{"RS_S3_REMOVE_AFTER_TRANSFER": "yes please"}, want: []string{"is not a boolean"}},
 		{name: "sqs_protocol", env: map[string]string{"RS_AWS_SQS_PROTOCOL": "xml"}, want: []string{`aws.sqs_protocol must be one of ["json" "query"], got "xml"`}},
+		{name: "retry_delay_max_below_delay", env: map[string]string{"RS_STAGES_RETRY_DELAY": "1m", "RS_STAGES_RETRY_DELAY_MAX": "30s"}, want: []string{"stages.retry_delay_max must be between stages.retry_delay (1m0s) and 12h, got 30s"}},
+		{name: "too_many_deliveries", env: map[string]string{"RS_STAGES_MAX_DELIVERIES": "101"}, want: []string{"stages.max_deliveries must be >= 1 and <= 100, got 101"}},
+		{name: "negative_drain", env: map[string]string{"RS_STAGES_DRAIN_TIMEOUT": "-1s"}, want: []string{"stages.drain_timeout must be between 0s and 12h, got -1s"}},
 		{name: "log_level", env: map[string]string{"RS_LOGGER_LEVEL": "loud"}, want: []string{`logger.level must be one of`}},
 		{name: "configurator_without_url", env: map[string]string{"RS_INSTANCES_SOURCE": "configurator", "RS_SHARER_INSTANCES": "a.example"}, want: []string{"instances.configurator.url must be set"}},
 		{name: "configurator_without_sweep", env: map[string]string{"RS_INSTANCES_SOURCE": "configurator", "RS_INSTANCES_CONFIGURATOR_URL": "https://c.example"},
@@ -130,7 +133,7 @@ func TestLoad_rejects(t *testing.T) {
 		{name: "transferred_duplicate", env: map[string]string{"RS_STAGES_TRANSFERRED": "recording-poison"}, want: []string{`stages.poison must differ from stages.transferred, both are "recording-poison"`}},
 		{name: "retry_delay", env: map[string]string{"RS_STAGES_RETRY_DELAY": "-1s"}, want: []string{"stages.retry_delay must be between 0s and 12h, got -1s"}},
 		{name: "listen", env: map[string]string{"RS_HTTP_LISTEN": "8080"}, want: []string{`http.listen must be host:port, got "8080"`}},
-		{name: "several_at_once", env: map[string]string{"RS_STAGES_PARSE_WORKERS": "0", "RS_STAGES_MAX_DELIVERIES": "0"}, want: []string{"stages.parse.workers", "stages.max_deliveries must be >= 1, got 0"}},
+		{name: "several_at_once", env: map[string]string{"RS_STAGES_PARSE_WORKERS": "0", "RS_STAGES_MAX_DELIVERIES": "0"}, want: []string{"stages.parse.workers", "stages.max_deliveries must be >= 1 and <= 100, got 0"}},
 		{name: "unknown_key_in_file", file: "stages:\n  transfer:\n    wokers: 2\n", want: []string{"field wokers not found"}},
 		{name: "bad_yaml_type", file: "s3:\n  parallel: lots\n", want: []string{"cannot parse configuration"}},
 	}
@@ -300,5 +303,32 @@ func TestValidate_poison_queue_name(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), "stages.poison gives the SQS queue name") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestStages_NackDelay(t *testing.T) {
+	s := conf.Default().Stages
+	want := []time.Duration{10 * time.Second, 20 * time.Second, 40 * time.Second, 80 * time.Second, 160 * time.Second,
+		320 * time.Second, 640 * time.Second, 15 * time.Minute, 15 * time.Minute}
+	for i, w := range want {
+		if got := s.NackDelay(i + 1); got != w {
+			t.Errorf("NackDelay(%d) = %s, want %s", i+1, got, w)
+		}
+	}
+	// The defaults carry a job through an outage of an hour without
+	// poisoning it.
+	if b := s.OutageBudget(); b < time.Hour {
+		t.Errorf("the defaults' outage budget is %s, want at least 1h", b)
+	}
+	if s.DeadLetterReceives() < 5*s.MaxDeliveries || s.DeadLetterReceives() > 1000 {
+		t.Errorf("dead-letter receive count %d for %d deliveries", s.DeadLetterReceives(), s.MaxDeliveries)
+	}
+	flat := conf.Stages{RetryDelay: time.Second, RetryDelayMax: time.Second, MaxDeliveries: 4}
+	if got := flat.OutageBudget(); got != 3*time.Second {
+		t.Errorf("flat budget = %s, want 3s", got)
+	}
+	zero := conf.Stages{MaxDeliveries: 3}
+	if got := zero.NackDelay(3); got != 0 {
+		t.Errorf("zero delay doubled to %s", got)
 	}
 }

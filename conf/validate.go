@@ -27,6 +27,9 @@ func isQueueName(name string) bool {
 // SQS limits on the visibility timeout.
 const maxVisibilityTimeout = 12 * time.Hour
 
+// maxStageTimeout bounds a stage's attempt timeout.
+const maxStageTimeout = 24 * time.Hour
+
 // Validate checks every value and returns one error per bad value, each
 // naming the field as it is written in the YAML file.
 func (c Config) Validate() error {
@@ -66,6 +69,7 @@ func (c Config) Validate() error {
 	} else {
 		v.addf("stages.parse.queue must be a queue name (1 to 80 letters, digits, '-' or '_') or an http or https queue URL ending in one, got %q", c.Stages.Parse.Queue)
 	}
+	v.between("stages.parse.timeout", c.Stages.Parse.Timeout, time.Second, maxStageTimeout)
 	for _, s := range []struct {
 		name  string
 		stage Stage
@@ -74,6 +78,7 @@ func (c Config) Validate() error {
 		if s.stage.Workers < 1 || s.stage.Workers > 1000 {
 			v.addf("%s.workers must be >= 1 and <= 1000, got %d", path, s.stage.Workers)
 		}
+		v.between(path+".timeout", s.stage.Timeout, time.Second, maxStageTimeout)
 		if v.topic(path+".topic", s.stage.Topic, topics) {
 			v.queue(path+".topic", SubscriptionQueue(s.stage.Topic, s.name), queues)
 		}
@@ -85,6 +90,7 @@ func (c Config) Validate() error {
 	if v.topic("stages.poison", c.Stages.Poison, topics) {
 		// The operators' queue keeps the poisoned messages.
 		v.queue("stages.poison", SubscriptionQueue(c.Stages.Poison, PoisonInspectGroup), queues)
+		v.queue("stages.poison", DeadLetterQueue(c.Stages.Poison), queues)
 	}
 	if c.Stages.VisibilityTimeout < time.Minute || c.Stages.VisibilityTimeout > maxVisibilityTimeout {
 		v.addf("stages.visibility_timeout must be between 1m and 12h, got %s", c.Stages.VisibilityTimeout)
@@ -92,8 +98,14 @@ func (c Config) Validate() error {
 	if c.Stages.RetryDelay < 0 || c.Stages.RetryDelay > maxVisibilityTimeout {
 		v.addf("stages.retry_delay must be between 0s and 12h, got %s", c.Stages.RetryDelay)
 	}
-	if c.Stages.MaxDeliveries < 1 {
-		v.addf("stages.max_deliveries must be >= 1, got %d", c.Stages.MaxDeliveries)
+	if c.Stages.RetryDelayMax < c.Stages.RetryDelay || c.Stages.RetryDelayMax > maxVisibilityTimeout {
+		v.addf("stages.retry_delay_max must be between stages.retry_delay (%s) and 12h, got %s", c.Stages.RetryDelay, c.Stages.RetryDelayMax)
+	}
+	if c.Stages.MaxDeliveries < 1 || c.Stages.MaxDeliveries > MaxMaxDeliveries {
+		v.addf("stages.max_deliveries must be >= 1 and <= %d, got %d", MaxMaxDeliveries, c.Stages.MaxDeliveries)
+	}
+	if c.Stages.DrainTimeout < 0 || c.Stages.DrainTimeout > maxVisibilityTimeout {
+		v.addf("stages.drain_timeout must be between 0s and 12h, got %s", c.Stages.DrainTimeout)
 	}
 
 	// The memory budget rule is checked only when its factors are valid
@@ -124,6 +136,8 @@ func (c Config) Validate() error {
 	}
 
 	v.min("dracoon.timeout", c.Dracoon.Timeout, time.Second)
+	v.between("dracoon.stall_timeout", c.Dracoon.StallTimeout, time.Second, time.Hour)
+	v.between("s3.stall_timeout", c.S3.StallTimeout, time.Second, time.Hour)
 	if c.Dracoon.Retries < 0 || c.Dracoon.Retries > 20 {
 		v.addf("dracoon.retries must be >= 0 and <= 20, got %d", c.Dracoon.Retries)
 	}
@@ -167,6 +181,12 @@ func (v *validator) oneOf(path, got string, allowed ...string) {
 		}
 	}
 	v.addf("%s must be one of %q, got %q", path, allowed, got)
+}
+
+func (v *validator) between(path string, got, least, most time.Duration) {
+	if got < least || got > most {
+		v.addf("%s must be between %s and %s, got %s", path, least, most, got)
+	}
 }
 
 func (v *validator) min(path string, got, least time.Duration) {

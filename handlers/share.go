@@ -1,6 +1,10 @@
 package handlers
 
 import (
+	"context"
+	"sync"
+	"time"
+
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/recording-storage/recording-storage/handlers/steps"
@@ -31,8 +35,9 @@ func (s ShareTransferred) Handle(msg *message.Message) error {
 // ShareRequested serves share requests: files, rooms, or a whole instance
 // (the periodic sweep).
 type ShareRequested struct {
-	Steps Steps
-	Keys  KeysHook // may be nil
+	Steps  Steps
+	Keys   KeysHook // may be nil
+	Sweeps *Sweeps  // coalesces sweeps; nil: every sweep request is served
 }
 
 // Handle serves the ShareRequest in msg.
@@ -41,7 +46,62 @@ func (s ShareRequested) Handle(msg *message.Message) error {
 	if err != nil {
 		return err
 	}
-	return share(msg, s.Steps, s.Keys, req)
+	if !req.Sweep || s.Sweeps == nil {
+		return share(msg, s.Steps, s.Keys, req)
+	}
+	return s.Sweeps.serve(msg.Context(), req, func() error { return share(msg, s.Steps, s.Keys, req) })
+}
+
+// Sweeps coalesces the sweep requests of an instance in one process: one
+// sweep of an instance runs at a time, and a request made before the start
+// of a sweep of its instance that has since succeeded is served by that
+// sweep already, so that requests that piled up while the share stage was
+// busy (or down) cost one sweep, not one each. Safe for concurrent use.
+type Sweeps struct {
+	mu      sync.Mutex
+	done    map[string]time.Time     // by instance: the start of its last successful sweep
+	running map[string]chan struct{} // by instance: closed when its sweep ends
+}
+
+// NewSweeps returns an empty ledger of sweeps.
+func NewSweeps() *Sweeps {
+	return &Sweeps{done: map[string]time.Time{}, running: map[string]chan struct{}{}}
+}
+
+// serve runs sweep for req unless a later sweep of its instance covers it,
+// waiting for a sweep of the instance that runs already. A request without
+// its time (from an older release) is always served.
+func (s *Sweeps) serve(ctx context.Context, req messages.ShareRequest, sweep func() error) error {
+	for {
+		s.mu.Lock()
+		if start, ok := s.done[req.Instance]; ok && !req.RequestedAt.IsZero() && req.RequestedAt.Before(start) {
+			s.mu.Unlock()
+			return nil // covered
+		}
+		if ch, ok := s.running[req.Instance]; ok {
+			s.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		ch := make(chan struct{})
+		s.running[req.Instance] = ch
+		start := time.Now()
+		s.mu.Unlock()
+
+		err := sweep()
+		s.mu.Lock()
+		delete(s.running, req.Instance)
+		close(ch)
+		if err == nil && start.After(s.done[req.Instance]) {
+			s.done[req.Instance] = start
+		}
+		s.mu.Unlock()
+		return err
+	}
 }
 
 // share runs the share step and reports its counts.

@@ -47,7 +47,8 @@ func (s Sweep) once(ctx context.Context) error {
 		return err
 	}
 	for _, d := range domains {
-		msg, err := messages.New(messages.ShareRequest{Version: messages.ShareRequestVersion, Instance: d, Sweep: true}, "", 0)
+		msg, err := messages.New(messages.ShareRequest{Version: messages.ShareRequestVersion, Instance: d, Sweep: true,
+			RequestedAt: time.Now().UTC()}, "", 0)
 		if err != nil {
 			return err
 		}

@@ -128,6 +128,9 @@ type ShareRequest struct {
 	// Sweep asks for every room below the instance's parent room (the
 	// periodic sweep).
 	Sweep bool `json:"sweep,omitempty"`
+	// RequestedAt is when the sweep was asked for: a sweep of the instance
+	// that started later covers it.
+	RequestedAt time.Time `json:"requestedAt,omitzero"`
 }
 
 // PayloadType names the payload and its version for the payload metadata.

@@ -18,15 +18,19 @@ import (
 // visibility timeout (6 s against 2 s) with two consumers on the same queue
 // of the aws transport: with KeepVisible the message is handled exactly
 // once; without it, the second consumer gets it while the first still works
-// (which shows that the test can see a duplicate).
+// (which shows that the test can see a duplicate); with KeepVisibleFor a
+// limit shorter than the handling (a handling that hangs beyond its
+// attempts' timeouts), it is no longer kept hidden after the limit.
 func TestTransport_KeepVisible(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name        string
 		keepVisible bool
+		limit       time.Duration
 	}{
 		{name: "kept_visible", keepVisible: true},
 		{name: "not_kept", keepVisible: false},
+		{name: "kept_up_to_a_limit", keepVisible: false, limit: time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,6 +47,9 @@ func TestTransport_KeepVisible(t *testing.T) {
 			}
 			if tt.keepVisible {
 				router.AddMiddleware(tr.KeepVisible)
+			}
+			if tt.limit > 0 {
+				router.AddMiddleware(tr.KeepVisibleFor(tt.limit))
 			}
 			var started, finished atomic.Int32
 			for _, name := range []string{"a", "b"} {
@@ -91,15 +98,16 @@ func TestTransport_KeepVisible(t *testing.T) {
 }
 
 // TestSubscriber_Close closes a subscriber holding a message it has not
-// acked, and one waiting for messages: both return at once, the output
-// channel is closed, the message's context is done, and the message comes
-// back to the next subscriber of the stage.
+// acked, and one waiting for messages, with no drain time: both return at
+// once, the output channel is closed, the message's context is done, and
+// the message comes back to the next subscriber of the stage.
 func TestSubscriber_Close(t *testing.T) {
 	t.Parallel()
 	for _, tt := range transports(t, 2*time.Second, time.Second) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			uniqueNames(&tt.cfg)
+			tt.cfg.Stages.DrainTimeout = 0
 			tr := newTransport(t, tt.cfg)
 			topic := tt.cfg.Stages.Rooms.Topic
 			holding, waiting := newSubscriber(t, tr, pipeline.StageRooms, 1), newSubscriber(t, tr, pipeline.StageShare, 1)
@@ -183,4 +191,79 @@ func TestTransport_memory_deliveries(t *testing.T) {
 	c.Ack()
 	noMessage(t, ch, 2*retry)
 	_ = conf.TransportMemory
+}
+
+// TestSubscriber_Close_drains: a stopping subscriber lets the handler in
+// flight run on with a live context for the drain timeout; an Ack given
+// then still removes the message. A handler still running when the drain
+// ends has its context cancelled, and its message comes back at once, not
+// after the visibility timeout (60 s here), its delivery not counted.
+func TestSubscriber_Close_drains(t *testing.T) {
+	t.Parallel()
+	for _, tt := range transports(t, 60*time.Second, time.Second) {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			uniqueNames(&tt.cfg)
+			tt.cfg.Stages.DrainTimeout = 2 * time.Second
+			tr := newTransport(t, tt.cfg)
+			topic := tt.cfg.Stages.Rooms.Topic
+			pub := newPublisher(t, tr)
+			publish := func(body string) string {
+				msg := message.NewMessage(watermill.NewUUID(), []byte(body))
+				if err := pub.Publish(topic, msg); err != nil {
+					t.Fatal(err)
+				}
+				return msg.UUID
+			}
+			closeAsync := func(sub message.Subscriber) <-chan time.Duration {
+				done := make(chan time.Duration, 1)
+				start := time.Now()
+				go func() {
+					if err := sub.Close(); err != nil {
+						t.Error(err)
+					}
+					done <- time.Since(start)
+				}()
+				return done
+			}
+
+			// Acked within the drain: gone for good.
+			sub := newSubscriber(t, tr, pipeline.StageRooms, 1)
+			ch := subscribe(t, sub, topic)
+			publish("drained")
+			held := receive(t, ch, 15*time.Second)
+			closed := closeAsync(sub)
+			time.Sleep(time.Second)
+			if err := held.Context().Err(); err != nil {
+				t.Fatalf("the handler's context ended %v into the drain", err)
+			}
+			held.Ack()
+			if d := <-closed; d > 2*time.Second {
+				t.Errorf("Close took %s after the Ack", d)
+			}
+
+			// Still running when the drain ends: released at once.
+			sub = newSubscriber(t, tr, pipeline.StageRooms, 1)
+			ch = subscribe(t, sub, topic)
+			id := publish("released")
+			held = receive(t, ch, 15*time.Second)
+			closed = closeAsync(sub)
+			select {
+			case <-held.Context().Done():
+			case <-time.After(10 * time.Second):
+				t.Fatal("the handler's context lives on after the drain")
+			}
+			held.Nack() // what a cancelled handler does
+			<-closed
+			start := time.Now()
+			again := receive(t, subscribe(t, newSubscriber(t, tr, pipeline.StageRooms, 1), topic), 15*time.Second)
+			again.Ack()
+			if again.UUID != id || string(again.Payload) != "released" || pipeline.Deliveries(again) != 1 {
+				t.Errorf("got %s %q with %d deliveries, want %s back with 1", again.UUID, again.Payload, pipeline.Deliveries(again), id)
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("the released message came back after %s", d)
+			}
+		})
+	}
 }

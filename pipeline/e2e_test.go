@@ -69,7 +69,7 @@ func newE2EMode(t *testing.T, direct bool) *e2e {
 	cfg := awstest.Config(t)
 	cfg.Stages.Transport = conf.TransportAWS
 	cfg.Stages.VisibilityTimeout = 6 * time.Second
-	cfg.Stages.RetryDelay = time.Second
+	cfg.Stages.RetryDelay, cfg.Stages.RetryDelayMax = time.Second, 4*time.Second
 	cfg.Stages.MaxDeliveries = 3
 	cfg.Sharer.Interval = 2 * time.Second
 	cfg.S3.ChunkSize = 5 << 20

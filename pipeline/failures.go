@@ -26,6 +26,9 @@ const (
 	MetaPoisonClass      = "poison_class"      // errclass of the error: permanent, transient or unknown
 	MetaPoisonReason     = "poison_reason"     // the error, at most MaxPoisonReason bytes
 	MetaPoisonDeliveries = "poison_deliveries" // deliveries of the message before it was poisoned
+	// MetaPoisonCut is set when the failed message's body was cut so that
+	// its poison copy fits SQS's limits: its whole size and SHA-256.
+	MetaPoisonCut = "poison_cut"
 )
 
 // MaxPoisonReason bounds the reason kept with a poisoned message, so that
@@ -94,6 +97,18 @@ func (f Failures) Middlewares() ([]message.HandlerMiddleware, error) {
 	return append(mws, middleware.Recoverer), nil
 }
 
+// Budget is the longest one delivery's handling may take: every attempt
+// (the first and the retries) up to its timeout, and the waits between
+// them; zero when an attempt has no timeout.
+func (f Failures) Budget() time.Duration {
+	if f.Timeout <= 0 {
+		return 0
+	}
+	attempts := time.Duration(f.Retry.MaxRetries + 1)
+	waits := time.Duration(f.Retry.MaxRetries) * max(f.Retry.MaxInterval, f.Retry.InitialInterval)
+	return attempts*f.Timeout + waits
+}
+
 // deliveryLimit marks the failure of the last allowed delivery permanent.
 func (f Failures) deliveryLimit(h message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
@@ -157,6 +172,9 @@ func (f Failures) poison(h message.HandlerFunc) message.HandlerFunc {
 		pm.Metadata.Set(MetaPoisonClass, class.String())
 		pm.Metadata.Set(MetaPoisonReason, truncate(err.Error(), MaxPoisonReason))
 		pm.Metadata.Set(MetaPoisonDeliveries, strconv.Itoa(deliveries))
+		// A copy that cannot be published would bring the message back
+		// forever: it always fits, cut if need be.
+		fit(pm, MetaPoisonCut, MetaPoisonStage, MetaPoisonClass, MetaPoisonReason, MetaPoisonDeliveries, messages.MetaJobID, messages.MetaPayload)
 		if perr := f.Poison.Publish(f.PoisonTopic, pm); perr != nil {
 			return nil, errors.Join(err, fmt.Errorf("cannot publish to the poison topic: %w", perr))
 		}

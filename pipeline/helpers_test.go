@@ -26,7 +26,7 @@ func stackConfig(t *testing.T, visibility, retry time.Duration) conf.Config {
 	cfg.Stages.Transport = conf.TransportAWS
 	// Below the production minimum of 1m, so that tests see redeliveries.
 	cfg.Stages.VisibilityTimeout = visibility
-	cfg.Stages.RetryDelay = retry
+	cfg.Stages.RetryDelay, cfg.Stages.RetryDelayMax = retry, retry
 	return cfg
 }
 
@@ -34,7 +34,7 @@ func stackConfig(t *testing.T, visibility, retry time.Duration) conf.Config {
 func memoryConfig(retry time.Duration) conf.Config {
 	cfg := conf.Default()
 	cfg.Stages.Transport = conf.TransportMemory
-	cfg.Stages.RetryDelay = retry
+	cfg.Stages.RetryDelay, cfg.Stages.RetryDelayMax = retry, retry
 	return cfg
 }
 

@@ -1,7 +1,11 @@
 package pipeline
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -83,7 +87,6 @@ func outgoing(msg *message.Message) (*message.Message, error) {
 	if !validText(string(msg.Payload)) {
 		return nil, fmt.Errorf("%w: the payload is not UTF-8 text of the characters SQS allows", ErrMessageLimits)
 	}
-	size := len(msg.Payload) + len(sqs.UUIDAttribute) + len(attributeType) + len(msg.UUID)
 	for k, v := range md {
 		if err := checkAttributeName(k); err != nil {
 			return nil, err
@@ -91,15 +94,83 @@ func outgoing(msg *message.Message) (*message.Message, error) {
 		if !validText(v) {
 			return nil, fmt.Errorf("%w: the value of metadata %q is not UTF-8 text of the characters SQS allows", ErrMessageLimits, k)
 		}
-		size += len(k) + len(attributeType) + len(v)
 	}
-	if size > MaxMessageSize {
+	if size := messageSize(msg.UUID, msg.Payload, md); size > MaxMessageSize {
 		return nil, fmt.Errorf("%w: %d bytes with metadata, more than %d", ErrMessageLimits, size, MaxMessageSize)
 	}
 	out := message.NewMessage(msg.UUID, msg.Payload)
 	out.Metadata = md
 	out.SetContext(msg.Context())
 	return out, nil
+}
+
+// messageSize is the size SQS and SNS count for a message of this UUID,
+// body and metadata: the body plus, for each attribute (the UUID's too),
+// its name, data type and value.
+func messageSize(uuid string, payload []byte, md message.Metadata) int {
+	size := len(payload) + len(sqs.UUIDAttribute) + len(attributeType) + len(uuid)
+	for k, v := range md {
+		if v != "" {
+			size += len(k) + len(attributeType) + len(v)
+		}
+	}
+	return size
+}
+
+// maxFittedValue is the most bytes fit keeps of a metadata value when the
+// message does not fit.
+const maxFittedValue = 1 << 10
+
+// fit makes msg fit the SQS and SNS limits, so that it can always be sent:
+// characters SQS refuses become U+FFFD; when it is too big, every metadata
+// value but those of keep is cut to maxFittedValue bytes, and then the
+// body is cut to what fits, with the body's whole size and SHA-256 recorded
+// in metadata cutKey. It reports whether it changed the body.
+func fit(msg *message.Message, cutKey string, keep ...string) bool {
+	for k, v := range msg.Metadata {
+		if !validText(v) {
+			msg.Metadata[k] = toValidText(v)
+		}
+	}
+	whole := msg.Payload
+	body := whole
+	if !validText(string(body)) {
+		body = []byte(toValidText(string(body)))
+	}
+	if messageSize(msg.UUID, body, msg.Metadata) > MaxMessageSize {
+		for k, v := range msg.Metadata {
+			if len(v) > maxFittedValue && !slices.Contains(keep, k) {
+				msg.Metadata[k] = truncate(v, maxFittedValue)
+			}
+		}
+	}
+	if over := messageSize(msg.UUID, body, msg.Metadata) - MaxMessageSize; over > 0 {
+		sum := sha256.Sum256(whole)
+		note := fmt.Sprintf("cut from %d bytes, sha256 %s", len(whole), hex.EncodeToString(sum[:]))
+		over += len(cutKey) + len(attributeType) + len(note) + len(" to 000000")
+		cut := max(len(body)-over, 0)
+		for cut > 0 && !utf8.RuneStart(body[cut]) {
+			cut--
+		}
+		body = body[:cut]
+		if len(body) == 0 {
+			body = []byte("-") // SQS needs one character
+		}
+		msg.Metadata.Set(cutKey, fmt.Sprintf("%s to %d", note, len(body)))
+	}
+	changed := !bytes.Equal(body, whole)
+	msg.Payload = body
+	return changed
+}
+
+// toValidText replaces what validText refuses by U+FFFD.
+func toValidText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0xFFFE || r == 0xFFFF {
+			return utf8.RuneError
+		}
+		return r
+	}, strings.ToValidUTF8(s, string(utf8.RuneError)))
 }
 
 // checkAttributeName checks a metadata key against the SQS rules for

@@ -55,14 +55,20 @@ type PoisonMessage struct {
 	JobID      string            `json:"jobId,omitempty"`
 	Payload    string            `json:"payload"`
 	Metadata   map[string]string `json:"metadata"`
-	receipt    string
+	// DeadLettered is set for a message that SQS moved to the dead-letter
+	// queue after too many receives without an outcome.
+	DeadLettered bool `json:"deadLettered,omitempty"`
+	receipt      string
+	queue        string // the URL of the queue that holds it
 }
 
-// PoisonQueue reads and empties the poison queue (aws transport only).
+// PoisonQueue reads and empties the poison queue and the dead-letter queue
+// (aws transport only).
 type PoisonQueue struct {
-	t   *Transport
-	b   *awsBackend
-	url string
+	t      *Transport
+	b      *awsBackend
+	url    string // the poison queue's
+	dlqURL string // the dead-letter queue's; empty when it does not exist yet
 }
 
 // PoisonQueue opens the poison queue, which the service creates at start
@@ -82,11 +88,28 @@ func (t *Transport) PoisonQueue(ctx context.Context) (*PoisonQueue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot find the poison queue %s: %w", name, err)
 	}
-	return &PoisonQueue{t: t, b: b, url: aws.ToString(out.QueueUrl)}, nil
+	q := &PoisonQueue{t: t, b: b, url: aws.ToString(out.QueueUrl)}
+	dlq, err := b.sqs.GetQueueUrl(ctx, &amazonsqs.GetQueueUrlInput{QueueName: aws.String(conf.DeadLetterQueue(t.cfg.Stages.Poison))})
+	switch {
+	case errors.As(err, &missing): // made by a release before the backstop
+	case err != nil:
+		return nil, fmt.Errorf("cannot find the dead-letter queue: %w", err)
+	default:
+		q.dlqURL = aws.ToString(dlq.QueueUrl)
+	}
+	return q, nil
 }
 
-// List returns every message of the poison queue, oldest first, and leaves
-// them in the queue.
+// urls returns the queues the operators' view covers.
+func (q *PoisonQueue) urls() []string {
+	if q.dlqURL == "" {
+		return []string{q.url}
+	}
+	return []string{q.url, q.dlqURL}
+}
+
+// List returns every message of the poison queue and of the dead-letter
+// queue, oldest first, and leaves them there.
 func (q *PoisonQueue) List(ctx context.Context) ([]PoisonMessage, error) {
 	msgs, err := q.receiveAll(ctx)
 	q.release(msgs)
@@ -105,16 +128,21 @@ func (q *PoisonQueue) List(ctx context.Context) ([]PoisonMessage, error) {
 func (q *PoisonQueue) receiveAll(ctx context.Context, want ...string) ([]PoisonMessage, error) {
 	seen := map[string]bool{}
 	var out []PoisonMessage
-	held := q.count(ctx) // messages in the queue, visible or not
+	held := 0 // messages in the queues, visible or not
+	for _, url := range q.urls() {
+		held += q.count(ctx, url)
+	}
 	wait := poisonListWait
 	if len(want) > 0 {
 		wait = poisonIDWait
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		var err error
-		if out, err = q.receiveRound(ctx, seen, out); err != nil {
-			return out, err
+		for _, url := range q.urls() {
+			var err error
+			if out, err = q.receiveRound(ctx, url, seen, out); err != nil {
+				return out, err
+			}
 		}
 		// Keep looking while the queue holds messages not received yet
 		// (for want: only while a wanted one is among those not seen).
@@ -137,8 +165,8 @@ func (q *PoisonQueue) receiveAll(ctx context.Context, want ...string) ([]PoisonM
 
 // count returns how many messages the queue holds, visible or hidden by
 // another reader, as SQS estimates it; 0 when it cannot tell.
-func (q *PoisonQueue) count(ctx context.Context) int {
-	out, err := q.b.sqs.GetQueueAttributes(ctx, &amazonsqs.GetQueueAttributesInput{QueueUrl: aws.String(q.url),
+func (q *PoisonQueue) count(ctx context.Context, url string) int {
+	out, err := q.b.sqs.GetQueueAttributes(ctx, &amazonsqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
 		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
 			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
 	if err != nil {
@@ -153,13 +181,15 @@ func (q *PoisonQueue) count(ctx context.Context) int {
 	return n
 }
 
-// receiveRound receives messages until a receive brings nothing new.
-func (q *PoisonQueue) receiveRound(ctx context.Context, seen map[string]bool, out []PoisonMessage) ([]PoisonMessage, error) {
+// receiveRound receives messages of the queue url until a receive brings
+// nothing new.
+func (q *PoisonQueue) receiveRound(ctx context.Context, url string, seen map[string]bool, out []PoisonMessage) ([]PoisonMessage, error) {
 	for {
 		res, err := q.b.sqs.ReceiveMessage(ctx, &amazonsqs.ReceiveMessageInput{
-			QueueUrl: aws.String(q.url), MaxNumberOfMessages: 10, VisibilityTimeout: int32(poisonHold / time.Second),
+			QueueUrl: aws.String(url), MaxNumberOfMessages: 10, VisibilityTimeout: int32(poisonHold / time.Second),
 			WaitTimeSeconds: 0, MessageAttributeNames: []string{"All"},
-			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameSentTimestamp},
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameSentTimestamp,
+				sqstypes.MessageSystemAttributeNameApproximateReceiveCount},
 		})
 		if err != nil {
 			return out, fmt.Errorf("cannot read the poison queue: %w", err)
@@ -172,7 +202,12 @@ func (q *PoisonQueue) receiveRound(ctx context.Context, seen map[string]bool, ou
 			}
 			seen[id] = true
 			fresh++
-			out = append(out, poisonMessage(m))
+			pm := poisonMessage(m)
+			pm.queue = url
+			if url == q.dlqURL {
+				deadLettered(q.t.cfg.Stages, &pm, m)
+			}
+			out = append(out, pm)
 		}
 		if fresh == 0 {
 			return out, nil
@@ -198,6 +233,19 @@ func poisonMessage(m sqstypes.Message) PoisonMessage {
 	return pm
 }
 
+// deadLettered fills in what a message of the dead-letter queue lacks: the
+// stage that reads it (by its payload type), the class and the reason.
+func deadLettered(st conf.Stages, pm *PoisonMessage, m sqstypes.Message) {
+	pm.DeadLettered = true
+	pm.Stage = payloadStage(st, pm.Metadata[messages.MetaPayload])
+	pm.Class = errclass.Unknown.String()
+	pm.Deliveries, _ = strconv.Atoi(m.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)])
+	pm.Reason = "dead-lettered: received too often without an outcome (the process died or hung on each delivery)"
+	if pm.Deliveries > 0 {
+		pm.Reason += "; " + strconv.Itoa(pm.Deliveries) + " receives from the dead-letter queue, this listing included"
+	}
+}
+
 // release makes messages visible again after a second. Not at once (0):
 // goaws v0.4.5 takes 0 to mean the queue's whole visibility timeout.
 func (q *PoisonQueue) release(msgs []PoisonMessage) {
@@ -205,7 +253,7 @@ func (q *PoisonQueue) release(msgs []PoisonMessage) {
 	defer cancel()
 	for _, m := range msgs {
 		_, _ = q.b.sqs.ChangeMessageVisibility(ctx, &amazonsqs.ChangeMessageVisibilityInput{
-			QueueUrl: aws.String(q.url), ReceiptHandle: aws.String(m.receipt), VisibilityTimeout: 1})
+			QueueUrl: aws.String(m.queue), ReceiptHandle: aws.String(m.receipt), VisibilityTimeout: 1})
 	}
 }
 
@@ -250,7 +298,7 @@ func (q *PoisonQueue) Requeue(ctx context.Context, ids ...string) ([]PoisonMessa
 			keep = append(keep, m)
 			continue
 		}
-		if _, err := q.b.sqs.DeleteMessage(ctx, &amazonsqs.DeleteMessageInput{QueueUrl: aws.String(q.url), ReceiptHandle: aws.String(m.receipt)}); err != nil {
+		if _, err := q.b.sqs.DeleteMessage(ctx, &amazonsqs.DeleteMessageInput{QueueUrl: aws.String(m.queue), ReceiptHandle: aws.String(m.receipt)}); err != nil {
 			errs = append(errs, fmt.Errorf("message %s was requeued but stays in the poison queue: %w", m.ID, err))
 		}
 		done = append(done, m)
@@ -288,6 +336,25 @@ func (q *PoisonQueue) resend(ctx context.Context, m PoisonMessage) error {
 	return pub.Publish(topic, msg)
 }
 
+// payloadStage returns the stage that reads a message with the payload
+// label (empty for an inbound job message), as requeueTarget and the
+// subscriptions say.
+func payloadStage(st conf.Stages, label string) string {
+	topic, inbound, err := requeueTarget(st, label)
+	switch {
+	case err != nil:
+		return "unknown"
+	case inbound:
+		return StageParse
+	}
+	for _, sub := range subscriptions(st) {
+		if sub.topic == topic {
+			return sub.stage
+		}
+	}
+	return "unknown"
+}
+
 // requeueTarget returns where a message with the payload label (e.g.
 // "rooms-ready/1"; empty for an inbound job message) is read.
 func requeueTarget(s conf.Stages, label string) (topic string, inbound bool, err error) {
@@ -320,7 +387,7 @@ func (q *PoisonQueue) Purge(ctx context.Context) (int, error) {
 	n := 0
 	var errs []error
 	for _, m := range msgs {
-		if _, err := q.b.sqs.DeleteMessage(ctx, &amazonsqs.DeleteMessageInput{QueueUrl: aws.String(q.url), ReceiptHandle: aws.String(m.receipt)}); err != nil {
+		if _, err := q.b.sqs.DeleteMessage(ctx, &amazonsqs.DeleteMessageInput{QueueUrl: aws.String(m.queue), ReceiptHandle: aws.String(m.receipt)}); err != nil {
 			errs = append(errs, fmt.Errorf("message %s: %w", m.ID, err))
 			continue
 		}

@@ -33,7 +33,10 @@ func suiteTransport(t *testing.T, cfg conf.Config) *pipeline.Transport {
 	// Nacked messages come back at once (the suite nacks a lot); a message
 	// is redelivered 2 s after a subscriber closed without acking it.
 	cfg.Stages.VisibilityTimeout = 2 * time.Second
-	cfg.Stages.RetryDelay = 0
+	cfg.Stages.RetryDelay, cfg.Stages.RetryDelayMax = 0, 0
+	// Watermill's contract: a message's context ends when its subscriber
+	// closes (the service's drain is tested on its own).
+	cfg.Stages.DrainTimeout = 0
 	return newTransport(t, cfg)
 }
 

@@ -22,9 +22,10 @@ import (
 	"github.com/recording-storage/recording-storage/infra/httpserver"
 )
 
-// routerCloseTimeout bounds how long a stopping service waits for handlers
-// in flight; messages still unacked then come back through their queues.
-const routerCloseTimeout = 30 * time.Second
+// closeMargin is how much longer than the drain (stages.drain_timeout, and
+// the grace for a handler's verdict after it) a stopping service waits for
+// its handlers before it gives up on them.
+const closeMargin = verdictGrace + 5*time.Second
 
 // Options configures a Service.
 type Options struct {
@@ -60,6 +61,7 @@ type Service struct {
 	stages    []string
 	counters  *counters
 	publisher message.Publisher
+	outputs   message.Publisher             // publisher, with Watermill's publish metrics
 	handlers  map[string][]*message.Handler // by stage
 }
 
@@ -83,11 +85,11 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: routerCloseTimeout}, wlog)
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: opts.Config.Stages.DrainTimeout + closeMargin}, wlog)
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{opts: opts, transport: t, router: router, stages: stages, publisher: pub,
+	s := &Service{opts: opts, transport: t, router: router, stages: stages, publisher: pub, outputs: pub,
 		handlers: map[string][]*message.Handler{}}
 	if s.counters, err = newCounters(opts.Registry); err != nil {
 		return nil, err
@@ -95,9 +97,13 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	// Outermost first: the correlation id reaches every output message; the
 	// visibility of a message is kept while anything below (retries too)
 	// runs; the metrics observe the whole handling.
-	router.AddMiddleware(middleware.CorrelationID, t.KeepVisible)
+	router.AddMiddleware(middleware.CorrelationID)
 	if opts.Registry != nil {
-		metrics.NewPrometheusMetricsBuilder(opts.Registry, "recording_storage", "").AddPrometheusRouterMetrics(router)
+		mb := metrics.NewPrometheusMetricsBuilder(opts.Registry, "recording_storage", "")
+		mb.AddPrometheusRouterMetrics(router)
+		if s.outputs, err = mb.DecoratePublisher(pub); err != nil {
+			return nil, err
+		}
 	}
 	for _, st := range stages {
 		if err := s.addStage(st); err != nil {
@@ -149,7 +155,7 @@ func (s *Service) addStage(stage string) error {
 			return err
 		}
 		return s.addConsumer(stage, "share-requested", st.Share.Topic, st.Share.Workers,
-			handlers.ShareRequested{Steps: steps, Keys: s.counters.keys}.Handle)
+			handlers.ShareRequested{Steps: steps, Keys: s.counters.keys, Sweeps: handlers.NewSweeps()}.Handle)
 	case handlers.StageSweep:
 		return nil // see Run
 	}
@@ -164,8 +170,32 @@ func (s *Service) add(stage, name string, workers int, out string, h message.Han
 		return err
 	}
 	return s.register(stage, workers, func(sub message.Subscriber) *message.Handler {
-		return s.router.AddHandler(name, in, sub, out, s.publisher, h)
+		return s.router.AddConsumerHandler(name, in, sub, s.publishing(out, h))
 	})
+}
+
+// publishing runs h and publishes its results to topic itself, within the
+// stage's failure handling: a result that cannot be published (a missing
+// permission, a correlation id that makes it too big) is a failure of the
+// delivery, classified, retried and poisoned like any other. (The router
+// would publish after the handling and Nack the message on failure, for
+// ever and uncounted.)
+func (s *Service) publishing(topic string, h message.HandlerFunc) message.NoPublishHandlerFunc {
+	return func(msg *message.Message) error {
+		out, err := h(msg)
+		if err != nil || len(out) == 0 {
+			return err
+		}
+		id := middleware.MessageCorrelationID(msg)
+		for _, o := range out {
+			middleware.SetCorrelationID(id, o)
+			o.SetContext(msg.Context()) // for the publish metrics' handler label
+		}
+		if err := s.outputs.Publish(topic, out...); err != nil {
+			return fmt.Errorf("cannot publish the result to %s: %w", topic, err)
+		}
+		return nil
+	}
 }
 
 // addConsumer registers a handler of stage that reads topic and publishes
@@ -183,11 +213,15 @@ func (s *Service) register(stage string, workers int, add func(message.Subscribe
 	if err != nil {
 		return err
 	}
-	mws, err := s.failures(stage).Middlewares()
+	f := s.failures(stage)
+	mws, err := f.Middlewares()
 	if err != nil {
 		return err
 	}
 	rh := add(sub)
+	// Outside the failure handling, so that the message stays hidden
+	// while it retries, for as long as its attempts may take.
+	rh.AddMiddleware(s.transport.KeepVisibleFor(f.Budget()))
 	rh.AddMiddleware(mws...)
 	s.handlers[stage] = append(s.handlers[stage], rh)
 	return nil
@@ -196,9 +230,10 @@ func (s *Service) register(stage string, workers int, add func(message.Subscribe
 // failures returns the failure handling of stage.
 func (s *Service) failures(stage string) Failures {
 	st := s.opts.Config.Stages
+	timeout, _ := st.StageTimeout(stage)
 	return Failures{
-		Stage: stage, Poison: s.publisher, PoisonTopic: st.Poison, MaxDeliveries: st.MaxDeliveries,
-		Deliveries: ReceiveCount, Retry: s.retry(),
+		Stage: stage, Poison: s.publisher, PoisonTopic: st.Poison, MaxDeliveries: st.MaxDeliveries, Timeout: timeout,
+		Deliveries: Deliveries, Retry: s.retry(),
 		OnPoison: s.counters.poisoned, OnRetry: s.counters.retried,
 		Logger: s.opts.Logger,
 	}

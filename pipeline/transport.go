@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -61,7 +62,7 @@ type backend interface {
 	publisher() (message.Publisher, error)
 	inboundPublisher() (message.Publisher, error)
 	subscriber(group string, workers int) (message.Subscriber, error)
-	keepVisible(h message.HandlerFunc) message.HandlerFunc
+	keepVisible(h message.HandlerFunc, limit time.Duration) message.HandlerFunc
 	close() error
 }
 
@@ -169,7 +170,15 @@ func (t *Transport) Subscriber(stage string, workers int) (message.Subscriber, e
 // retries or waits (first, with Router.AddMiddleware), so that retries are
 // covered too. With the memory transport it returns h.
 func (t *Transport) KeepVisible(h message.HandlerFunc) message.HandlerFunc {
-	return t.backend.keepVisible(h)
+	return t.backend.keepVisible(h, 0)
+}
+
+// KeepVisibleFor is KeepVisible for at most limit after the handling
+// started: a handling that runs longer (it outlived every attempt's
+// timeout: it hangs) is no longer kept hidden, so that another worker gets
+// the message once its visibility timeout ends. Zero means no limit.
+func (t *Transport) KeepVisibleFor(limit time.Duration) message.HandlerMiddleware {
+	return func(h message.HandlerFunc) message.HandlerFunc { return t.backend.keepVisible(h, limit) }
 }
 
 // Close releases the transport; with the memory transport it ends every

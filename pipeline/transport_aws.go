@@ -38,7 +38,7 @@ type awsBackend struct {
 	sns    *amazonsns.Client
 
 	visibility int32         // seconds a received message stays hidden
-	retry      int32         // seconds a nacked message stays hidden
+	redrive    string        // the RedrivePolicy of the queues the stages read; set by setup
 	heartbeat  time.Duration // how often KeepVisible extends the visibility
 }
 
@@ -63,7 +63,6 @@ func newAWSBackend(ctx context.Context, cfg conf.Config, logger watermill.Logger
 		sqs:        awsclient.SQS(awsCfg, cfg.AWS),
 		sns:        awsclient.SNS(awsCfg, cfg.AWS),
 		visibility: visibility,
-		retry:      max(seconds(cfg.Stages.RetryDelay), 1), // goaws v0.4.5 takes 0 for the whole visibility timeout
 		heartbeat:  time.Duration(visibility) * time.Second / 3,
 	}, nil
 }
@@ -75,6 +74,9 @@ func seconds(d time.Duration) int32 {
 
 func (b *awsBackend) setup(ctx context.Context) error {
 	s := b.cfg.Stages
+	if err := b.ensureDeadLetter(ctx); err != nil {
+		return err
+	}
 	for _, topic := range []string{s.Poison} { // the others come with their subscriptions
 		if _, err := b.ensureTopic(ctx, topic); err != nil {
 			return err
@@ -108,9 +110,45 @@ func (b *awsBackend) ensureTopic(ctx context.Context, topic string) (sns.TopicAr
 	return want, nil
 }
 
-// queueAttributes are applied to every queue the transport reads, new or not.
+// queueAttributes are applied to every queue the transport reads, new or
+// not: the visibility timeout, the retention (conf.QueueRetention) and,
+// once setup made the dead-letter queue, the redrive policy to it.
 func (b *awsBackend) queueAttributes() map[string]string {
-	return map[string]string{string(sqstypes.QueueAttributeNameVisibilityTimeout): strconv.Itoa(int(b.visibility))}
+	attrs := map[string]string{
+		string(sqstypes.QueueAttributeNameVisibilityTimeout):      strconv.Itoa(int(b.visibility)),
+		string(sqstypes.QueueAttributeNameMessageRetentionPeriod): strconv.Itoa(int(conf.QueueRetention / time.Second)),
+	}
+	if b.redrive != "" {
+		attrs[string(sqstypes.QueueAttributeNameRedrivePolicy)] = b.redrive
+	}
+	return attrs
+}
+
+// ensureDeadLetter creates the dead-letter queue (conf.DeadLetterQueue) with
+// the retention, and sets the redrive policy that every queue the stages
+// read gets: a message received conf.Stages.DeadLetterReceives times
+// without an outcome (one that kills the process each time) moves there,
+// where `poison list` shows it. The queue of the poison topic has none:
+// nothing but the operators' listings receives from it.
+func (b *awsBackend) ensureDeadLetter(ctx context.Context) error {
+	name := conf.DeadLetterQueue(b.cfg.Stages.Poison)
+	url, err := b.ensureQueueWith(ctx, name, map[string]string{
+		string(sqstypes.QueueAttributeNameMessageRetentionPeriod): strconv.Itoa(int(conf.QueueRetention / time.Second)),
+	})
+	if err != nil {
+		return err
+	}
+	arn, err := b.queueArn(ctx, url)
+	if err != nil {
+		return err
+	}
+	policy, err := json.Marshal(map[string]string{"deadLetterTargetArn": string(arn),
+		"maxReceiveCount": strconv.Itoa(b.cfg.Stages.DeadLetterReceives())})
+	if err != nil {
+		return fmt.Errorf("cannot encode the redrive policy: %w", err)
+	}
+	b.redrive = string(policy)
+	return nil
 }
 
 // ensureInbound makes sure the inbound queue exists, given by name (created
@@ -136,11 +174,16 @@ func (b *awsBackend) ensureInbound(ctx context.Context, queue string) (string, e
 // ensureQueue creates the queue name if it is missing, applies the queue
 // attributes and returns its URL.
 func (b *awsBackend) ensureQueue(ctx context.Context, name string) (string, error) {
+	return b.ensureQueueWith(ctx, name, b.queueAttributes())
+}
+
+// ensureQueueWith creates the queue name if it is missing, applies attrs
+// and returns its URL.
+func (b *awsBackend) ensureQueueWith(ctx context.Context, name string, attrs map[string]string) (string, error) {
 	if n, ok := conf.InboundQueueName(name); !ok || n != name {
 		return "", errclass.AsPermanent(fmt.Errorf("cannot create queue %q: SQS queue names are 1 to 80 letters, digits, '-' or '_' (this one has %d characters)",
 			name, len(name)))
 	}
-	attrs := b.queueAttributes()
 	got, err := b.sqs.GetQueueUrl(ctx, &amazonsqs.GetQueueUrlInput{QueueName: aws.String(name)})
 	var missing *sqstypes.QueueDoesNotExist
 	if errors.As(err, &missing) {
@@ -196,7 +239,11 @@ func (b *awsBackend) ensureSubscription(ctx context.Context, topic, stage string
 	if err != nil {
 		return "", err
 	}
-	url, err := b.ensureQueue(ctx, name)
+	attrs := b.queueAttributes()
+	if stage == PoisonGroup {
+		delete(attrs, string(sqstypes.QueueAttributeNameRedrivePolicy))
+	}
+	url, err := b.ensureQueueWith(ctx, name, attrs)
 	if err != nil {
 		return "", err
 	}
@@ -293,7 +340,7 @@ func (b *awsBackend) subscriber(stage string, workers int) (message.Subscriber, 
 	if err != nil {
 		return nil, fmt.Errorf("cannot create SQS subscriber for stage %s: %w", stage, err)
 	}
-	return &awsSubscriber{backend: b, stage: stage, workers: workers, inner: inner, relays: newRelays()}, nil
+	return &awsSubscriber{backend: b, stage: stage, workers: workers, inner: inner, relays: newRelays(b.cfg.Stages.DrainTimeout)}, nil
 }
 
 // receiveInput asks for one message at a time (a Nack drops the rest of a
@@ -324,13 +371,14 @@ func (b *awsBackend) changeVisibility(ctx context.Context, url, receipt string, 
 	return nil
 }
 
-func (b *awsBackend) keepVisible(h message.HandlerFunc) message.HandlerFunc {
+func (b *awsBackend) keepVisible(h message.HandlerFunc, limit time.Duration) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
 		url, receipt := msg.Metadata.Get(MetaQueueURL), msg.Metadata.Get(MetaReceiptHandle)
 		if url == "" || receipt == "" {
 			return h(msg)
 		}
 		stop, done := make(chan struct{}), make(chan struct{})
+		start := time.Now()
 		go func() {
 			defer close(done)
 			tick := time.NewTicker(b.heartbeat)
@@ -340,6 +388,11 @@ func (b *awsBackend) keepVisible(h message.HandlerFunc) message.HandlerFunc {
 				case <-stop:
 					return
 				case <-tick.C:
+				}
+				if limit > 0 && time.Since(start) > limit {
+					b.logger.Error("Handling outlived its attempts' timeouts: the message is no longer kept hidden",
+						nil, watermill.LogFields{"message_uuid": msg.UUID, "limit": limit.String()})
+					return
 				}
 				// Not msg.Context(): it ends when the subscriber closes, but
 				// the handler may still be running, and the message must stay
@@ -404,18 +457,78 @@ func (s *awsSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *me
 	return s.relays.start(ctx, in, s.workers, deliveryHooks{
 		metadata: func(_ *message.Message, md message.Metadata) { md.Set(MetaQueueURL, url) },
 		nack: func(ctx context.Context, orig *message.Message) {
-			if ctx.Err() != nil {
-				return // closing: it comes back after the visibility timeout
-			}
-			if err := b.changeVisibility(ctx, url, orig.Metadata.Get(MetaReceiptHandle), b.retry); err != nil {
+			// Also while stopping: a failure in the drain is a failure.
+			delay := max(seconds(b.cfg.Stages.NackDelay(Deliveries(orig))), 1) // goaws v0.4.5 takes 0 for the whole visibility timeout
+			if err := b.changeVisibility(context.WithoutCancel(ctx), url, orig.Metadata.Get(MetaReceiptHandle), delay); err != nil {
 				b.logger.Error("Cannot delay redelivery of nacked message", err, watermill.LogFields{"message_uuid": orig.UUID})
 			}
 		},
+		ack: func(orig *message.Message) {
+			// watermill-aws no longer deletes once it is closed.
+			if err := b.deleteMessage(url, orig.Metadata.Get(MetaReceiptHandle)); err != nil {
+				b.logger.Error("Cannot delete a message acked while stopping", err, watermill.LogFields{"message_uuid": orig.UUID})
+			}
+		},
+		release: func(orig *message.Message) { b.release(url, orig) },
 	})
 }
 
-// Close stops receiving and returns once every subscription has ended; the
-// messages not acked by then come back after the visibility timeout.
+// deleteMessage deletes the message with receipt from the queue at url.
+func (b *awsBackend) deleteMessage(url, receipt string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), awsCallTimeout)
+	defer cancel()
+	if _, err := b.sqs.DeleteMessage(ctx, &amazonsqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: aws.String(receipt)}); err != nil {
+		return fmt.Errorf("cannot delete a message from queue %s: %w", url, err)
+	}
+	return nil
+}
+
+// release puts a message that a stopping process gives up back in its
+// queue at once, without counting the delivery: SQS counts receives, and a
+// receive cannot be taken back, so it sends a copy that carries the
+// failures of the deliveries so far (MetaPriorFailures: this one is not
+// one) and then deletes the message. Should the copy fail, the message is
+// made visible again instead (its delivery then counts).
+func (b *awsBackend) release(url string, orig *message.Message) {
+	receipt := orig.Metadata.Get(MetaReceiptHandle)
+	log := watermill.LogFields{"message_uuid": orig.UUID}
+	md := message.Metadata{}
+	for k, v := range orig.Metadata {
+		switch k {
+		case MetaReceiptHandle, MetaQueueURL, MetaReceiveCount, MetaDecodeError, MetaPriorFailures:
+		default:
+			md[k] = v
+		}
+	}
+	if prior := Deliveries(orig) - 1; prior > 0 {
+		md.Set(MetaPriorFailures, strconv.Itoa(prior))
+	}
+	cp := message.NewMessage(orig.UUID, orig.Payload)
+	cp.Metadata = md
+	m, err := sqs.DefaultMarshalerUnmarshaler{}.Marshal(cp)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), awsCallTimeout)
+		_, err = b.sqs.SendMessage(ctx, &amazonsqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: m.Body,
+			MessageAttributes: m.MessageAttributes})
+		cancel()
+	}
+	if err != nil {
+		b.logger.Error("Cannot release a message as a fresh copy; making it visible again", err, log)
+		if err := b.changeVisibility(context.Background(), url, receipt, 1); err != nil {
+			b.logger.Error("Cannot make a released message visible again", err, log)
+		}
+		return
+	}
+	if err := b.deleteMessage(url, receipt); err != nil {
+		b.logger.Error("Cannot delete a released message after sending its copy", err, log)
+		return
+	}
+	b.logger.Info("Message released for another worker", log)
+}
+
+// Close stops receiving and returns once every subscription has ended: the
+// handlers in flight run on for stages.drain_timeout, then their messages
+// are released for another worker.
 func (s *awsSubscriber) Close() error {
 	err := s.inner.Close()
 	s.relays.close()

@@ -84,10 +84,12 @@ func (b *memoryBackend) inboundPublisher() (message.Publisher, error) {
 }
 
 func (b *memoryBackend) subscriber(stage string, workers int) (message.Subscriber, error) {
-	return &memorySubscriber{backend: b, stage: stage, workers: workers, relays: newRelays()}, nil
+	return &memorySubscriber{backend: b, stage: stage, workers: workers, relays: newRelays(b.stages.DrainTimeout)}, nil
 }
 
-func (b *memoryBackend) keepVisible(h message.HandlerFunc) message.HandlerFunc { return h }
+func (b *memoryBackend) keepVisible(h message.HandlerFunc, _ time.Duration) message.HandlerFunc {
+	return h
+}
 
 func (b *memoryBackend) close() error { return b.pubsub.Close() }
 
@@ -122,7 +124,7 @@ func (s *memorySubscriber) Subscribe(ctx context.Context, topic string) (<-chan 
 	if err != nil {
 		return nil, err
 	}
-	delay := s.backend.stages.RetryDelay
+	stages := s.backend.stages
 	return s.relays.start(ctx, q.in, s.workers, deliveryHooks{
 		metadata: func(orig *message.Message, md message.Metadata) {
 			q.mu.Lock()
@@ -131,13 +133,22 @@ func (s *memorySubscriber) Subscribe(ctx context.Context, topic string) (<-chan 
 			q.mu.Unlock()
 			md.Set(MetaReceiveCount, strconv.Itoa(n))
 		},
-		nack: func(ctx context.Context, _ *message.Message) {
-			t := time.NewTimer(delay)
+		nack: func(ctx context.Context, orig *message.Message) {
+			q.mu.Lock()
+			n := q.counts[orig.UUID]
+			q.mu.Unlock()
+			t := time.NewTimer(stages.NackDelay(n))
 			defer t.Stop()
 			select {
 			case <-t.C:
 			case <-ctx.Done():
 			}
+		},
+		release: func(orig *message.Message) {
+			q.mu.Lock()
+			q.counts[orig.UUID]-- // a released delivery does not count
+			q.mu.Unlock()
+			orig.Nack()
 		},
 		settled: func(orig *message.Message, acked bool) {
 			if acked {

@@ -2,6 +2,9 @@ package pipeline_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -214,12 +217,25 @@ func TestTransport_Setup(t *testing.T) {
 		if err != nil {
 			t.Fatalf("queue %s: %v", q, err)
 		}
-		attrs, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: url.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameVisibilityTimeout}})
+		attrs, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: url.QueueUrl,
+			AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameVisibilityTimeout, sqstypes.QueueAttributeNameRedrivePolicy}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if vt := attrs.Attributes["VisibilityTimeout"]; vt != "7" {
 			t.Errorf("queue %s: VisibilityTimeout %s, want 7", q, vt)
+		}
+		// Every queue a stage reads has the dead-letter backstop (goaws
+		// keeps no retention period, so that is not visible here).
+		var redrive struct {
+			Target string `json:"deadLetterTargetArn"`
+			Count  any    `json:"maxReceiveCount"`
+		}
+		if err := json.Unmarshal([]byte(attrs.Attributes["RedrivePolicy"]), &redrive); err != nil ||
+			!strings.HasSuffix(redrive.Target, conf.DeadLetterQueue(cfg.Stages.Poison)) ||
+			fmt.Sprint(redrive.Count) != strconv.Itoa(cfg.Stages.DeadLetterReceives()) {
+			t.Errorf("queue %s: RedrivePolicy %q, want %s after %d receives", q, attrs.Attributes["RedrivePolicy"],
+				conf.DeadLetterQueue(cfg.Stages.Poison), cfg.Stages.DeadLetterReceives())
 		}
 	}
 	// Messages published before any subscriber runs wait in the stage queues;
@@ -284,5 +300,54 @@ func TestTransport_errors(t *testing.T) {
 				t.Errorf("error %v is %s, want permanent", err, errclass.Of(err))
 			}
 		})
+	}
+}
+
+// TestPoisonQueue_dead_letters: a message SQS moved to the dead-letter
+// queue (here sent there as SQS would leave it) shows in the operators'
+// listing with the stage that reads it, and a requeue sends it back there.
+func TestPoisonQueue_dead_letters(t *testing.T) {
+	t.Parallel()
+	cfg := stackConfig(t, 7*time.Second, time.Second)
+	uniqueNames(&cfg)
+	ctx := context.Background()
+	tr := newTransport(t, cfg)
+	if err := tr.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	client := sqsClient(t, cfg)
+	dlq, err := client.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(conf.DeadLetterQueue(cfg.Stages.Poison))})
+	if err != nil {
+		t.Fatalf("no dead-letter queue: %v", err)
+	}
+	attr := func(v string) sqstypes.MessageAttributeValue {
+		return sqstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+	}
+	if _, err := client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: dlq.QueueUrl, MessageBody: aws.String(`{"version":1}`),
+		MessageAttributes: map[string]sqstypes.MessageAttributeValue{"_watermill_message_uuid": attr(watermill.NewUUID()),
+			messages.MetaPayload: attr(messages.PayloadRoomsReady + "/1"), messages.MetaJobID: attr("dead-job")}}); err != nil {
+		t.Fatal(err)
+	}
+	q, err := tr.PoisonQueue(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := q.List(ctx)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("List = %+v, %v; want the dead-lettered message", msgs, err)
+	}
+	m := msgs[0]
+	if !m.DeadLettered || m.Stage != pipeline.StageTransfer || m.Class != "unknown" || m.JobID != "dead-job" ||
+		!strings.Contains(m.Reason, "dead-lettered") {
+		t.Fatalf("listed as %+v", m)
+	}
+	in := subscribe(t, newSubscriber(t, tr, pipeline.StageTransfer, 1), cfg.Stages.Transfer.Topic)
+	if done, err := q.Requeue(ctx, m.ID); err != nil || len(done) != 1 {
+		t.Fatalf("Requeue = %v, %v", done, err)
+	}
+	got := receive(t, in, 15*time.Second)
+	got.Ack()
+	if string(got.Payload) != `{"version":1}` || got.Metadata.Get(messages.MetaJobID) != "dead-job" {
+		t.Errorf("requeued as %q %v", got.Payload, got.Metadata)
 	}
 }

@@ -235,17 +235,15 @@ func TestTransfer_two_engines_race(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		removed := 0
 		for i := range 2 {
 			if errs[i] != nil {
 				t.Fatalf("engine %d: %v", i, errs[i])
 			}
-			if results[i].Files[0].Removal == s3source.Removed {
-				removed++
+			// Both may say Removed when their deletes cross: versitygw
+			// answers 204 to a delete of a key already gone (AWS: 404).
+			if !results[i].Files[0].SourceRemoved() {
+				t.Errorf("engine %d: removal %v", i, results[i].Files[0].Removal)
 			}
-		}
-		if removed > 1 {
-			t.Errorf("the source was removed %d times", removed)
 		}
 		e.sourceGone(t, "race/rec.mp4", true)
 		members := e.members(t)

@@ -30,6 +30,7 @@ import (
 
 	"github.com/recording-storage/recording-storage/conf"
 	"github.com/recording-storage/recording-storage/infra/errclass"
+	"github.com/recording-storage/recording-storage/infra/stall"
 )
 
 // Defaults for Config fields left zero. Those that the service's
@@ -52,6 +53,8 @@ const (
 	DefaultPartConcurrency = conf.DefaultTransferParallel
 	// DefaultS3PollTimeout bounds the wait for an S3 upload to finish.
 	DefaultS3PollTimeout = 10 * time.Minute
+	// DefaultStallTimeout fails a request whose bodies move no byte this long.
+	DefaultStallTimeout = conf.DefaultStallTimeout
 )
 
 // Limits of the API and of S3.
@@ -102,6 +105,10 @@ type Config struct {
 	// S3PollTimeout bounds the wait for an S3 upload to finish; zero means
 	// DefaultS3PollTimeout.
 	S3PollTimeout time.Duration
+	// StallTimeout fails an attempt whose bodies (the one sent and the one
+	// received) move no byte for this long, with stall.ErrStalled
+	// (transient); zero means DefaultStallTimeout, negative never.
+	StallTimeout time.Duration
 	// HTTPClient replaces the client's own HTTP client (tests).
 	HTTPClient *http.Client
 	// Logger receives retries and lifecycle events; nil discards.
@@ -123,6 +130,7 @@ func NewConfig(settings conf.Dracoon, acct conf.DracoonAccount, chunkSize int64,
 		BaseURL: acct.BaseURL, Login: acct.Login, Password: acct.Password,
 		ClientID: acct.ClientID, ClientSecret: acct.ClientSecret, EncryptionPassword: acct.EncryptionPassword,
 		Timeout: settings.Timeout, Retries: retries, ChunkSize: chunkSize, PartSize: chunkSize, Logger: log,
+		StallTimeout: settings.StallTimeout,
 	}
 }
 
@@ -154,6 +162,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.S3PollTimeout == 0 {
 		c.S3PollTimeout = DefaultS3PollTimeout
+	}
+	switch {
+	case c.StallTimeout == 0:
+		c.StallTimeout = DefaultStallTimeout
+	case c.StallTimeout < 0:
+		c.StallTimeout = 0
 	}
 	if c.Logger == nil {
 		l := logrus.New()
@@ -304,11 +318,24 @@ func (c *Client) do(ctx context.Context, req *request, consume func(*http.Respon
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		resp, gen, err := c.attempt(ctx, req)
+		// Every attempt has a watchdog: bodies that move no byte for the
+		// stall timeout cancel it.
+		actx, cancel := context.WithCancel(ctx)
+		w := stall.Start(c.cfg.StallTimeout, cancel)
+		resp, gen, err := c.attempt(actx, req, w)
 		if err == nil {
+			resp.Body = w.ReadCloser(resp.Body, func() { w.Stop(); cancel() })
 			if err = consume(resp); err == nil {
 				return nil
 			}
+		} else {
+			w.Stop()
+			cancel()
+		}
+		if w.Stalled() && ctx.Err() == nil {
+			// Not the cancellation's error: it would stop the retries, and
+			// the cause may name a presigned URL.
+			err = fmt.Errorf("%s: %w (%s)", req.label(), stall.ErrStalled, c.cfg.StallTimeout)
 		}
 		if !req.noAuth && !refreshed && IsStatus(err, http.StatusUnauthorized) && !isLoginError(err) {
 			// The token was revoked or expired early: renew it once and repeat.
@@ -381,7 +408,7 @@ func (c *Client) backoff(attempt int) time.Duration {
 
 // attempt sends req once. It returns the auth generation used, so that a
 // 401 invalidates only that token.
-func (c *Client) attempt(ctx context.Context, req *request) (*http.Response, uint64, error) {
+func (c *Client) attempt(ctx context.Context, req *request, w *stall.Watchdog) (*http.Response, uint64, error) {
 	u := req.rawURL
 	if u == "" {
 		u = c.cfg.BaseURL + "/api" + req.path
@@ -404,7 +431,7 @@ func (c *Client) attempt(ctx context.Context, req *request) (*http.Response, uin
 		}
 		body, length, ctype = bytes.NewReader(raw), int64(len(raw)), "application/json"
 	}
-	hreq, err := http.NewRequestWithContext(ctx, req.method, u, body)
+	hreq, err := http.NewRequestWithContext(ctx, req.method, u, w.Reader(body))
 	if err != nil {
 		// The URL came from the server or the configuration; it may hold a
 		// token, so it is not repeated here.
@@ -413,6 +440,14 @@ func (c *Client) attempt(ctx context.Context, req *request) (*http.Response, uin
 	hreq.ContentLength = length
 	if length == 0 {
 		hreq.Body = http.NoBody
+	} else if br, ok := body.(*bytes.Reader); ok {
+		// So that the transport can send it again on a fresh connection,
+		// as it does for a plain *bytes.Reader.
+		snapshot := *br
+		hreq.GetBody = func() (io.ReadCloser, error) {
+			r := snapshot
+			return io.NopCloser(w.Reader(&r)), nil
+		}
 	}
 	for k, v := range req.header {
 		hreq.Header[k] = v

@@ -19,6 +19,7 @@ import (
 
 	"github.com/recording-storage/recording-storage/conf"
 	"github.com/recording-storage/recording-storage/infra/errclass"
+	"github.com/recording-storage/recording-storage/infra/stall"
 )
 
 // Defaults for zero values in Options.
@@ -28,6 +29,8 @@ const (
 	DefaultConcurrency = conf.DefaultTransferWorkers * conf.DefaultTransferParallel
 	// DefaultBodyRetries is how often a chunk whose body was cut off is read again.
 	DefaultBodyRetries = 3
+	// DefaultStallTimeout fails a read that moves no byte this long.
+	DefaultStallTimeout = conf.DefaultStallTimeout
 )
 
 // Sentinel errors, compared with errors.Is. All are Permanent.
@@ -52,6 +55,10 @@ type Options struct {
 	// off mid-stream (the SDK's retryer covers the request, not the body).
 	// Default DefaultBodyRetries; negative means never.
 	BodyRetries int
+	// StallTimeout fails (and repeats, as a body cut off) a ranged read
+	// whose answer moves no byte for this long. Default
+	// DefaultStallTimeout; negative means never.
+	StallTimeout time.Duration
 }
 
 // Object describes one S3 object as Head found it. ReadChunk reads exactly
@@ -73,6 +80,7 @@ type Source struct {
 	client      *s3.Client
 	slots       chan struct{}
 	bodyRetries int
+	stall       time.Duration // see Options.StallTimeout; 0: never
 	retryDelay  time.Duration // first pause before a body retry; doubles
 	bytesRead   atomic.Int64
 }
@@ -88,10 +96,17 @@ func New(client *s3.Client, opts Options) *Source {
 	case opts.BodyRetries < 0:
 		opts.BodyRetries = 0
 	}
+	switch {
+	case opts.StallTimeout == 0:
+		opts.StallTimeout = DefaultStallTimeout
+	case opts.StallTimeout < 0:
+		opts.StallTimeout = 0
+	}
 	return &Source{
 		client:      client,
 		slots:       make(chan struct{}, opts.Concurrency),
 		bodyRetries: opts.BodyRetries,
+		stall:       opts.StallTimeout,
 		retryDelay:  100 * time.Millisecond,
 	}
 }
@@ -209,19 +224,34 @@ func (e *cutOffError) Unwrap() error { return e.err }
 
 // getInto does one ranged GET for bytes offset-end of obj and reads its body
 // into buf, which is exactly that long.
+// A GET that moves no byte for the stall timeout (the answer or its body)
+// is cancelled and reported as a cut-off body, so that it is repeated.
 func (s *Source) getInto(ctx context.Context, in *s3.GetObjectInput, obj Object, offset, end int64, buf []byte) error {
-	out, err := s.client.GetObject(ctx, in)
+	gctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w := stall.Start(s.stall, cancel)
+	defer w.Stop()
+	stalled := func(got int) error {
+		return &cutOffError{got: got, want: len(buf), err: fmt.Errorf("%w (%s)", stall.ErrStalled, s.stall)}
+	}
+	out, err := s.client.GetObject(gctx, in)
 	if err != nil {
+		if w.Stalled() && ctx.Err() == nil {
+			return stalled(0)
+		}
 		return err
 	}
 	defer out.Body.Close()
 	if err := checkResponse(out, obj, offset, end); err != nil {
 		return err
 	}
-	n, err := io.ReadFull(out.Body, buf)
+	n, err := io.ReadFull(w.Reader(out.Body), buf)
 	s.bytesRead.Add(int64(n))
 	if err != nil {
-		if ctx.Err() == nil && errclass.IsNetwork(err) {
+		switch {
+		case w.Stalled() && ctx.Err() == nil:
+			return stalled(n)
+		case ctx.Err() == nil && errclass.IsNetwork(err):
 			return &cutOffError{got: n, want: len(buf), err: err}
 		}
 		return fmt.Errorf("body broke off after %d of %d bytes: %w", n, len(buf), err)

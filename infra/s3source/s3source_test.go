@@ -22,6 +22,7 @@ import (
 
 	"github.com/recording-storage/recording-storage/conf"
 	"github.com/recording-storage/recording-storage/infra/errclass"
+	"github.com/recording-storage/recording-storage/infra/stall"
 )
 
 func testContext(t *testing.T) context.Context {
@@ -319,6 +320,37 @@ func TestReadChunk_cut_off_body_against_stack(t *testing.T) {
 		}
 		if got := p.gets.Load(); got != 3 {
 			t.Fatalf("%d GETs, want 3 (1 + BodyRetries)", got)
+		}
+	})
+	t.Run("answers that move no byte", func(t *testing.T) {
+		// Each answer is held longer than the stall timeout: every GET is
+		// cancelled, repeated, and the read fails transiently.
+		p.set(func(int64) bool { return false }, time.Second)
+		src := New(viaProxy, Options{BodyRetries: 2, StallTimeout: 100 * time.Millisecond})
+		src.retryDelay = time.Millisecond
+		obj, err := src.Head(ctx, bucket, "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		_, err = src.ReadChunk(ctx, obj, 0, make([]byte, 1000))
+		if !errclass.IsTransient(err) || !errors.Is(err, stall.ErrStalled) {
+			t.Fatalf("error %q (%v), want a transient stall", err, errclass.Of(err))
+		}
+		if got := p.gets.Load(); got != 3 {
+			t.Fatalf("%d GETs, want 3 (1 + BodyRetries)", got)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("three stalled GETs took %s: the watchdog did not cut them", d)
+		}
+		// Slower than that timeout, but well within a longer one: read.
+		p.set(func(int64) bool { return false }, 200*time.Millisecond)
+		src = New(viaProxy, Options{StallTimeout: 5 * time.Second})
+		if n, err := src.ReadChunk(ctx, obj, 0, make([]byte, 1000)); err != nil || n != 1000 {
+			t.Fatalf("ReadChunk = %d, %v", n, err)
+		}
+		for p.inFlight.Load() > 0 { // the proxy still holds the cancelled GETs
+			time.Sleep(50 * time.Millisecond)
 		}
 	})
 	t.Run("no body retries", func(t *testing.T) {
