@@ -13,6 +13,10 @@ PKGS ?= ./...
 TESTFLAGS ?=
 # Extra flags for `go test` in `make bench` (e.g. BENCHFLAGS='-benchtime 3x').
 BENCHFLAGS ?=
+# How long `make fuzz` runs each fuzz target.
+FUZZTIME ?= 30s
+# The fuzz targets `make fuzz` runs, as package:Target.
+FUZZ_TARGETS ?= ./messages:FuzzParseJob ./messages:FuzzParseExpiration ./messages:FuzzNormalizeRoomPath
 # The stack script and the env file it writes (RS_STACK_DIR overrides the .stack directory).
 STACK ?= ./.ci/stack
 STACK_ENV ?= $(or $(RS_STACK_DIR),.stack)/env
@@ -22,7 +26,7 @@ STACK_ENV ?= $(or $(RS_STACK_DIR),.stack)/env
 WITH_STACK = trap 'st=$$?; $(STACK) down; exit $$st' EXIT; trap 'exit 130' INT TERM; \
 	$(STACK) up && . $(STACK_ENV) &&
 
-.PHONY: all build test bench demo stack-up stack-down stack-status vet fmt-check lint clean distclean help
+.PHONY: all build test bench fuzz demo stack-up stack-down stack-status vet fmt-check lint clean distclean help
 
 all: build
 
@@ -34,6 +38,12 @@ test: lint ## Vet and gofmt check, then start the stack, go test -race ./..., st
 
 bench: ## Run the benchmarks (no tests) against the local stack; the transfer suite's JSON line comes last (.ci/bench)
 	@$(WITH_STACK) GO='$(GO)' PKGS='$(PKGS)' BENCHFLAGS='$(BENCHFLAGS)' ./.ci/bench
+
+fuzz: ## Run each fuzz target (the job parser, the expiration grammar, the room path) for FUZZTIME (30s)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz: $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
 
 demo: build ## Run the main job end to end on the local stack (starts and stops it)
 	@$(WITH_STACK) ./$(BIN) demo

@@ -86,7 +86,7 @@ func splitExt(base string) (stem, ext string) {
 // sanitizeName replaces every character CheckNodeName refuses by "_".
 func sanitizeName(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r == utf8.RuneError || unicode.IsControl(r) || strings.ContainsRune(illegalNameChars, r) {
+		if r == utf8.RuneError || unicode.IsControl(r) || invisible(r) || strings.ContainsRune(illegalNameChars, r) {
 			return '_'
 		}
 		return r

@@ -9,7 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	_ "time/tzdata" // meeting.timezone is checked against the IANA database on any host
+	_ "time/tzdata"
+	"unicode/utf8" // meeting.timezone is checked against the IANA database on any host
 )
 
 // MaxJobMessageSize is the largest inbound job message accepted, in bytes.
@@ -108,8 +109,8 @@ func ParseJob(data []byte, now time.Time) (*Job, error) {
 	dv, dp := field(inst, "instance", "domain")
 	if s, ok := w.str(dp, dv, true); ok {
 		job.Instance = strings.ToLower(strings.TrimSpace(s)) // domains are case-insensitive
-		if strings.ContainsAny(job.Instance, notInDomain) {
-			w.errs.add(dp, "%q is not a domain name", s)
+		if err := CheckDomain(job.Instance); err != nil {
+			w.errs.add(dp, "%s", err)
 		}
 	}
 	job.Meeting = w.meeting(field(root, "", "meeting"))
@@ -148,6 +149,9 @@ func (w *walker) source(v any, path string) Source {
 	b, bp := field(obj, path, "bucket")
 	if s, ok := w.str(bp, b, true); ok {
 		src.Bucket = strings.TrimSpace(s)
+		if err := CheckBucket(src.Bucket); err != nil {
+			w.errs.add(bp, "%s", err)
+		}
 	}
 	keys, p := field(obj, path, "keys")
 	if keys == nil {
@@ -155,8 +159,11 @@ func (w *walker) source(v any, path string) Source {
 		return src
 	}
 	src.Keys = w.flattenKeys(p, keys, nil)
-	if len(src.Keys) == 0 {
+	switch {
+	case len(src.Keys) == 0:
 		w.errs.add(p, "must contain at least one non-empty key")
+	case len(src.Keys) > MaxKeys:
+		w.errs.add(p, "has %d keys, the limit is %d", len(src.Keys), MaxKeys)
 	}
 	return src
 }
@@ -169,6 +176,9 @@ func (w *walker) flattenKeys(path string, v any, out []string) []string {
 		k := strings.TrimSpace(t)
 		if k == "" {
 			return out
+		}
+		if err := CheckKey(k); err != nil {
+			w.errs.add(path, "%s", err) // kept, so that it counts as a key
 		}
 		for _, seen := range out {
 			if seen == k {
@@ -285,6 +295,10 @@ func (w *walker) targets(v any, path, instance, meetingType string, now time.Tim
 		w.errs.add(path, "must be an array, got %s", typeName(v))
 		return nil
 	}
+	if len(list) > MaxTargets {
+		w.errs.add(path, "has %d targets, the limit is %d", len(list), MaxTargets)
+		return nil
+	}
 	var out []Target
 	for i, e := range list {
 		tp := path + "[" + strconv.Itoa(i) + "]"
@@ -359,8 +373,76 @@ func mergeTarget(errs *fieldErrors, path string, list []Target, t Target) []Targ
 	return append(list, t)
 }
 
-// notInDomain are characters that show a value is not a domain name.
-const notInDomain = "/ \t?#%\\"
+// Caps on a job, so that one message cannot make the service do without
+// bound (see the README's message section).
+const (
+	// MaxKeys is the most source keys of one job.
+	MaxKeys = 100
+	// MaxKeyLength is the longest S3 key, in bytes (S3's own limit).
+	MaxKeyLength = 1024
+	// MaxTargets is the most targets a message names (instance rules add
+	// theirs).
+	MaxTargets = 32
+	// MaxDomainLength is the longest DNS name.
+	MaxDomainLength = 253
+)
+
+// CheckDomain reports why domain (lower case) is not a DNS name of ASCII
+// letters, digits and hyphens in labels of 1 to 63 characters, or nil.
+// Internationalized names are written in their ASCII (punycode) form.
+func CheckDomain(domain string) error {
+	if domain == "" {
+		return fmt.Errorf("is empty")
+	}
+	if len(domain) > MaxDomainLength {
+		return fmt.Errorf("is %d characters long, a domain name has at most %d", len(domain), MaxDomainLength)
+	}
+	for i, label := range strings.Split(domain, ".") {
+		switch {
+		case label == "":
+			return fmt.Errorf("%q is not a domain name: label %d is empty", domain, i+1)
+		case len(label) > 63:
+			return fmt.Errorf("%q is not a domain name: label %d has %d characters, at most 63", domain, i+1, len(label))
+		case label[0] == '-' || label[len(label)-1] == '-':
+			return fmt.Errorf("%q is not a domain name: label %q starts or ends with '-'", domain, label)
+		}
+		for _, r := range label {
+			if !('a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-') {
+				return fmt.Errorf("%q is not a domain name: %q is not a letter, digit or '-' (write internationalized names in punycode)", domain, r)
+			}
+		}
+	}
+	return nil
+}
+
+// CheckBucket reports why name is not an S3 bucket name (3 to 63 lower-case
+// letters, digits, '.' and '-', starting and ending with a letter or digit),
+// or nil.
+func CheckBucket(name string) error {
+	if len(name) < 3 || len(name) > 63 {
+		return fmt.Errorf("%q is not an S3 bucket name: it has %d characters, S3 allows 3 to 63", name, len(name))
+	}
+	for _, r := range name {
+		if !('a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-' || r == '.') {
+			return fmt.Errorf("%q is not an S3 bucket name: %q is not a lower-case letter, digit, '.' or '-'", name, r)
+		}
+	}
+	if first, last := name[0], name[len(name)-1]; first == '-' || first == '.' || last == '-' || last == '.' {
+		return fmt.Errorf("%q is not an S3 bucket name: it must start and end with a letter or digit", name)
+	}
+	return nil
+}
+
+// CheckKey reports why key is not an S3 key this service reads, or nil.
+func CheckKey(key string) error {
+	switch {
+	case len(key) > MaxKeyLength:
+		return fmt.Errorf("is %d bytes long, S3 keys have at most %d", len(key), MaxKeyLength)
+	case !utf8.ValidString(key):
+		return fmt.Errorf("%q is not valid UTF-8", key)
+	}
+	return nil
+}
 
 // TargetSpec is a room path template and its expiration phrase (nil for
 // none), as a command line names a target.
@@ -382,21 +464,35 @@ func NewJob(instance, bucket string, keys []string, targets []TargetSpec, meetin
 	switch {
 	case job.Instance == "":
 		errs.add("instance", "is required")
-	case strings.ContainsAny(job.Instance, notInDomain):
-		errs.add("instance", "%q is not a domain name", instance)
+	default:
+		if err := CheckDomain(job.Instance); err != nil {
+			errs.add("instance", "%s", err)
+		}
 	}
 	if job.Source.Bucket == "" {
 		errs.add("bucket", "is required")
+	} else if err := CheckBucket(job.Source.Bucket); err != nil {
+		errs.add("bucket", "%s", err)
 	}
 	for i, k := range keys {
 		if strings.TrimSpace(k) == "" {
 			errs.add(fmt.Sprintf("keys[%d]", i), "is empty")
 			continue
 		}
+		if err := CheckKey(k); err != nil {
+			errs.add(fmt.Sprintf("keys[%d]", i), "%s", err)
+			continue
+		}
 		job.Source.Keys = append(job.Source.Keys, k)
 	}
-	if len(keys) == 0 {
+	switch {
+	case len(keys) == 0:
 		errs.add("keys", "at least one key is required")
+	case len(keys) > MaxKeys:
+		errs.add("keys", "has %d keys, the limit is %d", len(keys), MaxKeys)
+	}
+	if len(targets) > MaxTargets {
+		errs.add("targets", "has %d targets, the limit is %d", len(targets), MaxTargets)
 	}
 	if meetingID < 0 {
 		errs.add("meetingId", "must not be negative, got %d", meetingID)

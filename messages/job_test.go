@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -255,6 +256,33 @@ func TestParseJob_rejects(t *testing.T) {
 		{name: "timezone_unknown", change: func(d map[string]any) { at(d, "meeting")["timezone"] = "Mars/Olympus" }, want: []string{`meeting.timezone: "Mars/Olympus" is not an IANA time zone name`}},
 		{name: "domain_missing", change: func(d map[string]any) { delete(at(d, "instance"), "domain") }, want: []string{"instance.domain: is required"}},
 		{name: "domain_with_slash", change: func(d map[string]any) { at(d, "instance")["domain"] = "a/../b" }, want: []string{`instance.domain: "a/../b" is not a domain name`}},
+		{name: "domain_dotdot", change: func(d map[string]any) { at(d, "instance")["domain"] = ".." }, want: []string{`instance.domain: ".." is not a domain name: label 1 is empty`}},
+		{name: "domain_nul", change: func(d map[string]any) { at(d, "instance")["domain"] = "a\x00b.example" }, want: []string{`instance.domain: "a\x00b.example" is not a domain name: '\x00' is not a letter`}},
+		{name: "domain_newline", change: func(d map[string]any) { at(d, "instance")["domain"] = "a.example\nb" }, want: []string{`instance.domain: "a.example\nb" is not a domain name`}},
+		{name: "domain_at", change: func(d map[string]any) { at(d, "instance")["domain"] = "user@a.example" }, want: []string{`instance.domain: "user@a.example" is not a domain name: '@'`}},
+		{name: "domain_fullwidth", change: func(d map[string]any) { at(d, "instance")["domain"] = "ｅｘａｍｐｌｅ.com" }, want: []string{`instance.domain: "ｅｘａｍｐｌｅ.com" is not a domain name: 'ｅ' is not a letter, digit or '-' (write internationalized names in punycode)`}},
+		{name: "domain_hyphen_label", change: func(d map[string]any) { at(d, "instance")["domain"] = "-a.example" }, want: []string{`label "-a" starts or ends with '-'`}},
+		{name: "domain_too_long", change: func(d map[string]any) { at(d, "instance")["domain"] = strings.Repeat("a.", 130) + "com" }, want: []string{"instance.domain: is 263 characters long, a domain name has at most 253"}},
+		{name: "bucket_upper_case", change: func(d map[string]any) { at(d, "storage.extra.aws_s3")["bucket"] = "Recordings" }, want: []string{`storage.extra["aws.s3"].bucket: "Recordings" is not an S3 bucket name: 'R'`}},
+		{name: "bucket_short", change: func(d map[string]any) { at(d, "storage.extra.aws_s3")["bucket"] = "ab" }, want: []string{`"ab" is not an S3 bucket name: it has 2 characters`}},
+		{name: "key_too_long", change: func(d map[string]any) { at(d, "storage.extra.aws_s3")["keys"] = []any{strings.Repeat("k", 1025)} }, want: []string{`storage.extra["aws.s3"].keys[0]: is 1025 bytes long, S3 keys have at most 1024`}},
+		{name: "too_many_keys", change: func(d map[string]any) {
+			keys := []any{}
+			for i := range messages.MaxKeys + 1 {
+				keys = append(keys, "k"+strconv.Itoa(i))
+			}
+			at(d, "storage.extra.aws_s3")["keys"] = keys
+		}, want: []string{`storage.extra["aws.s3"].keys: has 101 keys, the limit is 100`}},
+		{name: "too_many_targets", change: func(d map[string]any) {
+			ts := []any{}
+			for i := range messages.MaxTargets + 1 {
+				ts = append(ts, map[string]any{"path": "r" + strconv.Itoa(i)})
+			}
+			at(d, "storage.extra.dracoon")["targets"] = ts
+		}, want: []string{"storage.extra.dracoon.targets: has 33 targets, the limit is 32"}},
+		{name: "target_path_too_deep", change: func(d map[string]any) { target(d, 0)["path"] = strings.Repeat("r/", 10) + "r" }, want: []string{`storage.extra.dracoon.targets[0].path: room path "` + strings.Repeat("r/", 10) + `r" is 11 rooms deep, the limit is 10`}},
+		{name: "target_path_bidi_override", change: func(d map[string]any) { target(d, 0)["path"] = "rooms/evil\u202emp4.exe" }, want: []string{`storage.extra.dracoon.targets[0].path: segment 2 of "rooms/evil\u202emp4.exe": name "evil\u202emp4.exe" contains the invisible formatting character U+202E`}},
+		{name: "target_path_zero_width", change: func(d map[string]any) { target(d, 0)["path"] = "ad\u200bmin" }, want: []string{`contains the invisible formatting character U+200B`}},
 		{name: "customer_id_object", change: func(d map[string]any) { d["extra"] = map[string]any{"customerId": map[string]any{}} }, want: []string{"extra.customerId: must be a string or a number, got an object"}},
 		{name: "several_problems_all_reported", change: func(d map[string]any) {
 			at(d, "meeting")["id"] = 0
@@ -304,5 +332,66 @@ func TestMergeTargets(t *testing.T) {
 	}
 	if len(a) != 2 || a[0].Expiration != "1 year" {
 		t.Fatal("MergeTargets changed its input")
+	}
+}
+
+// TestParseJob_room_names_in_NFC: two spellings of one room name (composed
+// and decomposed) are one target, in NFC.
+func TestParseJob_room_names_in_NFC(t *testing.T) {
+	t.Parallel()
+	doc := validMessage(t)
+	at(doc, "storage.extra.dracoon")["targets"] = []any{map[string]any{"path": "Caf\u00e9/a"}, map[string]any{"path": "Cafe\u0301/a"}}
+	data, _ := json.Marshal(doc)
+	job, err := messages.ParseJob(data, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(job.Targets) != 1 || job.Targets[0].Path != "Caf\u00e9/a" {
+		t.Fatalf("targets %+q, want one, %q", job.Targets, "Caf\u00e9/a")
+	}
+}
+
+// malformed is one message of the corpus testdata/messages/malformed.json:
+// a message each rule of the job message refuses, and what it must say.
+type malformed struct {
+	Name    string `json:"name"`
+	Field   string `json:"field"`  // the JSON path the rejection names
+	Reason  string `json:"reason"` // a part of its reason; empty: any
+	Message string `json:"message"`
+}
+
+// loadMalformed reads the corpus of malformed job messages.
+func loadMalformed(t *testing.T) []malformed {
+	t.Helper()
+	raw, err := os.ReadFile("../testdata/messages/malformed.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list []malformed
+	if err := json.Unmarshal(raw, &list); err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
+
+// TestParseJob_malformed_corpus: every message of the corpus is rejected
+// with a reason naming its field.
+func TestParseJob_malformed_corpus(t *testing.T) {
+	t.Parallel()
+	list := loadMalformed(t)
+	if len(list) < 100 {
+		t.Fatalf("the corpus has %d messages, want at least 100", len(list))
+	}
+	for _, m := range list {
+		job, err := messages.ParseJob([]byte(m.Message), testNow)
+		var verr *messages.ValidationError
+		switch {
+		case err == nil:
+			t.Errorf("%s: accepted: %+v", m.Name, job)
+		case !errors.As(err, &verr):
+			t.Errorf("%s: %T %v, want a *ValidationError", m.Name, err, err)
+		case !strings.Contains(err.Error(), m.Field+": "+m.Reason) && !(m.Reason != "" && strings.Contains(err.Error(), m.Field+": ") && strings.Contains(err.Error(), m.Reason)):
+			t.Errorf("%s: %v; want %q with %q", m.Name, err, m.Field, m.Reason)
+		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // MaxNodeNameLength is the longest node name DRACOON accepts, in characters.
@@ -13,15 +15,27 @@ const MaxNodeNameLength = 150
 // illegalNameChars are the characters DRACOON refuses in node names.
 const illegalNameChars = `\<>:"|?*/`
 
+// MaxRoomPathDepth is the most rooms a room path names, one inside the other.
+const MaxRoomPathDepth = 10
+
 // NormalizeRoomPath checks a room path relative to the instance's parent room
-// and returns it with leading and trailing "/" removed. Every segment must be a
-// name DRACOON accepts for a room.
+// and returns it with leading and trailing "/" removed, in Unicode NFC, so
+// that two spellings of one name (composed or not) are one room. Every
+// segment must be a name DRACOON accepts for a room, and the path at most
+// MaxRoomPathDepth deep.
 func NormalizeRoomPath(p string) (string, error) {
 	trimmed := strings.Trim(p, "/")
 	if trimmed == "" {
 		return "", fmt.Errorf("room path %q is empty", p)
 	}
+	if !utf8.ValidString(trimmed) {
+		return "", fmt.Errorf("room path %q is not valid UTF-8", p)
+	}
+	trimmed = norm.NFC.String(trimmed)
 	segs := strings.Split(trimmed, "/")
+	if len(segs) > MaxRoomPathDepth {
+		return "", fmt.Errorf("room path %q is %d rooms deep, the limit is %d", trimmed, len(segs), MaxRoomPathDepth)
+	}
 	for i, s := range segs {
 		if err := CheckNodeName(s); err != nil {
 			return "", fmt.Errorf("segment %d of %q: %w", i+1, trimmed, err)
@@ -56,12 +70,21 @@ func CheckNodeName(name string) error {
 		if unicode.IsControl(r) {
 			return fmt.Errorf("name %q contains a control character", name)
 		}
+		if invisible(r) {
+			return fmt.Errorf("name %q contains the invisible formatting character %U (bidirectional override, zero-width or the like)", name, r)
+		}
 	}
 	if reservedName(name) {
 		return fmt.Errorf("name %q is reserved", name)
 	}
 	return nil
 }
+
+// invisible reports a formatting character (Unicode category Cf: the
+// bidirectional overrides and isolates, zero-width spaces and joiners, the
+// byte order mark, the soft hyphen): it shows nothing, or reorders what it
+// shows, so a name holding one can pose as another.
+func invisible(r rune) bool { return unicode.Is(unicode.Cf, r) }
 
 // reservedName reports device names (CON, PRN, AUX, NUL, COM1-9, LPT1-9),
 // alone or followed by an extension, in any case.
