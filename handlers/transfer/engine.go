@@ -47,6 +47,7 @@ import (
 	"crypto/md5"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -247,8 +248,12 @@ func (e *Engine) Transfer(ctx context.Context, job Job) (Result, error) {
 			if !errclass.IsPermanent(err) {
 				code = logging.CodeS3ToDracoon
 			}
-			logging.WithCode(log, code).WithError(err).WithFields(logrus.Fields{"key": f.Object.Key,
-				"class": errclass.Of(err).String()}).Error("transfer failed")
+			entry := logging.WithCode(log, code).WithError(err).WithFields(logrus.Fields{"key": f.Object.Key,
+				"class": errclass.Of(err).String()})
+			if pe := (*panicError)(nil); errors.As(err, &pe) {
+				entry = entry.WithField("stack", string(pe.stack))
+			}
+			entry.Error("transfer failed")
 			return res, err
 		}
 		res.Files = append(res.Files, fr)
@@ -383,10 +388,10 @@ func (e *Engine) list(ctx context.Context, job Job, f File) ([][]dracoon.Node, e
 	var g errgroup.Group
 	g.SetLimit(setupConcurrency)
 	for i, t := range job.Targets {
-		g.Go(func() error {
+		g.Go(guard(func() error {
 			listed[i], errs[i] = e.dc.FindFiles(ctx, t.RoomID, family)
 			return nil
-		})
+		}))
 	}
 	_ = g.Wait() // the errors are in errs
 	for _, err := range errs {
@@ -499,7 +504,7 @@ func (e *Engine) upload(ctx context.Context, job Job, f File, pending []int, pla
 		if t.ExpireAt != nil {
 			spec.ExpireAt = *t.ExpireAt
 		}
-		opening.Go(func() error {
+		opening.Go(guard(func() error {
 			if err := octx.Err(); err != nil {
 				return err
 			}
@@ -511,7 +516,7 @@ func (e *Engine) upload(ctx context.Context, job Job, f File, pending []int, pla
 			}
 			ups[j] = u
 			return nil
-		})
+		}))
 	}
 	if err := opening.Wait(); err != nil {
 		return nil, err
@@ -547,14 +552,14 @@ func (e *Engine) upload(ctx context.Context, job Job, f File, pending []int, pla
 	nodes = make([]dracoon.Node, len(ups))
 	g, gctx := errgroup.WithContext(ctx)
 	for j, u := range ups {
-		g.Go(func() error {
+		g.Go(guard(func() error {
 			n, err := u.Complete(gctx, fk)
 			if err != nil {
 				return fmt.Errorf("cannot complete upload to room %q: %w", job.Targets[pending[j]].Path, err)
 			}
 			nodes[j] = n
 			return nil
-		})
+		}))
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
@@ -600,7 +605,7 @@ func (e *Engine) stream(ctx context.Context, obj s3source.Object, ups []*dracoon
 		targets[i] = make(chan *chunk, e.opts.PartsInFlight)
 	}
 
-	g.Go(func() error { // allocator
+	g.Go(guard(func() error { // allocator
 		defer close(work)
 		for n := 1; n <= parts; n++ {
 			buf, err := pool.get(gctx)
@@ -615,12 +620,12 @@ func (e *Engine) stream(ctx context.Context, obj s3source.Object, ups []*dracoon
 			}
 		}
 		return nil
-	})
+	}))
 
 	var readers sync.WaitGroup
 	for range min(e.opts.ReadAhead, parts) {
 		readers.Add(1)
-		g.Go(func() error { // reader: read and seal
+		g.Go(guard(func() error { // reader: read and seal
 			defer readers.Done()
 			for c := range work {
 				if len(c.buf) > 0 {
@@ -644,15 +649,15 @@ func (e *Engine) stream(ctx context.Context, obj s3source.Object, ups []*dracoon
 				}
 			}
 			return nil
-		})
+		}))
 	}
-	g.Go(func() error {
+	g.Go(guard(func() error {
 		readers.Wait()
 		close(sealed)
 		return nil
-	})
+	}))
 
-	g.Go(func() error { // dispatcher: in part order to every target
+	g.Go(guard(func() error { // dispatcher: in part order to every target
 		defer func() {
 			for _, ch := range targets {
 				close(ch)
@@ -680,7 +685,7 @@ func (e *Engine) stream(ctx context.Context, obj s3source.Object, ups []*dracoon
 			}
 		}
 		return nil
-	})
+	}))
 
 	for i, u := range ups {
 		writers := 1
@@ -688,7 +693,7 @@ func (e *Engine) stream(ctx context.Context, obj s3source.Object, ups []*dracoon
 			writers = e.opts.PartsInFlight
 		}
 		for range min(writers, parts) {
-			g.Go(func() error { // writer of one target
+			g.Go(guard(func() error { // writer of one target
 				for c := range targets[i] {
 					var err error
 					if u.Direct() {
@@ -706,7 +711,7 @@ func (e *Engine) stream(ctx context.Context, obj s3source.Object, ups []*dracoon
 					}
 				}
 				return nil
-			})
+			}))
 		}
 	}
 	err := g.Wait()
@@ -715,6 +720,30 @@ func (e *Engine) stream(ctx context.Context, obj s3source.Object, ups []*dracoon
 		return nil, err
 	}
 	return segs, nil
+}
+
+// guard runs fn, turning a panic into an error of the transfer, so that a
+// bug in one goroutine fails its job (permanently, with the panic in the
+// error and its stack in the log) instead of the whole process.
+func guard(fn func() error) func() error {
+	return func() (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = errclass.AsPermanent(&panicError{value: r, stack: debug.Stack()})
+			}
+		}()
+		return fn()
+	}
+}
+
+// panicError is a panic recovered in a transfer goroutine.
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func (e *panicError) Error() string {
+	return fmt.Sprintf("transfer: internal error: panic: %v", e.value)
 }
 
 // mbps is n bytes over d in MB/s (10^6 bytes).

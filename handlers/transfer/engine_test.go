@@ -576,3 +576,35 @@ func TestTransfer_expiration(t *testing.T) {
 		}
 	}
 }
+
+// panickySource panics on the read of the second chunk.
+type panickySource struct {
+	*s3source.Source
+	reads atomic.Int32
+}
+
+func (p *panickySource) ReadChunk(ctx context.Context, obj s3source.Object, offset int64, buf []byte) (int, error) {
+	if p.reads.Add(1) == 2 {
+		panic("reader bug")
+	}
+	return p.Source.ReadChunk(ctx, obj, offset, buf)
+}
+
+// TestTransfer_panic_is_an_error: a panic in one of the engine's
+// goroutines fails that job (permanently, the panic named), closes its
+// upload channels and keeps its source; the process lives on.
+func TestTransfer_panic_is_an_error(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, 64<<10)
+	targets := []Target{e.target(t, "panic")}
+	obj := e.put(t, "panic.mp4", randomBytes(t, 300<<10))
+	eng := New(&panickySource{Source: e.src}, e.svc, Options{ReadAhead: 1, PartsInFlight: 1})
+	_, err := eng.Transfer(context.Background(), Job{Files: []File{{Object: obj, Name: "panic.mp4"}}, Targets: targets, RemoveSource: true})
+	if err == nil || !errclass.IsPermanent(err) || !strings.Contains(err.Error(), "panic: reader bug") {
+		t.Fatalf("err = %v, want a permanent error naming the panic", err)
+	}
+	if n := e.emu.Emu.OpenUploads(); n != 0 {
+		t.Errorf("%d upload channels left open", n)
+	}
+	e.sourceGone(t, "panic.mp4", false)
+}
