@@ -23,6 +23,31 @@ const StorageDracoon = "dracoon"
 type Instance struct {
 	Storage string         `json:"storage" yaml:"storage"`
 	Dracoon DracoonAccount `json:"dracoon" yaml:"dracoon"`
+	// Sources are the S3 buckets (and key prefixes) the instance's jobs may
+	// name; a job naming another is refused. Empty: any bucket the
+	// service's credentials can read (a warning at every job).
+	Sources []SourceRule `json:"sources,omitempty" yaml:"sources,omitempty"`
+}
+
+// SourceRule allows the keys of a bucket that start with a prefix (empty:
+// every key).
+type SourceRule struct {
+	Bucket string `json:"bucket" yaml:"bucket"`
+	Prefix string `json:"prefix,omitempty" yaml:"prefix,omitempty"`
+}
+
+// AllowsSource reports whether a job of the instance may read (and remove)
+// bucket/key: every source is allowed when no rule is set.
+func (in Instance) AllowsSource(bucket, key string) bool {
+	if len(in.Sources) == 0 {
+		return true
+	}
+	for _, r := range in.Sources {
+		if r.Bucket == bucket && strings.HasPrefix(key, r.Prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // DracoonAccount is the DRACOON account and rooms of an instance.
@@ -174,6 +199,11 @@ func (in Instance) Validate() error {
 	}
 	if d.ParentRoomID <= 0 {
 		v.addf("dracoon.parentRoomId must be a positive room id, got %d", d.ParentRoomID)
+	}
+	for i, r := range in.Sources {
+		if err := messages.CheckBucket(r.Bucket); err != nil {
+			v.addf("sources[%d].bucket: %s", i, err)
+		}
 	}
 	for i, rule := range d.Targets {
 		for j, spec := range rule.CopyTo {

@@ -116,6 +116,20 @@ func (s *Service) Resolve(ctx context.Context, job *messages.Job, opts ResolveOp
 		return messages.ResolvedJob{}, errclass.AsPermanent(fmt.Errorf("job %s has no target room: the message names none and no rule of instance %q matches meeting type %s",
 			job.ID, job.Instance, meetingType(job)))
 	}
+	var refused []string
+	for _, key := range job.Source.Keys {
+		if !inst.AllowsSource(job.Source.Bucket, key) {
+			refused = append(refused, "s3://"+job.Source.Bucket+"/"+key)
+		}
+	}
+	if len(refused) > 0 {
+		return messages.ResolvedJob{}, errclass.AsPermanent(fmt.Errorf("source: instance %q does not take recordings from %s: its sources are %s",
+			job.Instance, strings.Join(refused, ", "), sourceList(inst.Sources)))
+	}
+	if len(inst.Sources) == 0 {
+		s.log.WithFields(logrus.Fields{logging.FieldJobID: job.ID, "instance": job.Instance, "bucket": job.Source.Bucket}).
+			Warn("the instance names no sources: any bucket the service can read is taken")
+	}
 	rj := messages.ResolvedJob{Version: messages.ResolvedJobVersion, Job: *job, ParentRoomID: inst.Dracoon.ParentRoomID, Targets: targets}
 	names := messages.FileNames(job)
 	for _, key := range job.Source.Keys {
@@ -143,6 +157,15 @@ func (s *Service) Resolve(ctx context.Context, job *messages.Job, opts ResolveOp
 		rj.Sources = append(rj.Sources, src)
 	}
 	return rj, nil
+}
+
+// sourceList describes the source rules of an instance.
+func sourceList(rules []conf.SourceRule) string {
+	var out []string
+	for _, r := range rules {
+		out = append(out, "s3://"+r.Bucket+"/"+r.Prefix+"*")
+	}
+	return strings.Join(out, ", ")
 }
 
 func meetingType(job *messages.Job) string {

@@ -66,3 +66,42 @@ func TestResolve_missing_source_classes(t *testing.T) {
 		t.Fatalf("missing source, rooms not answering: %v (%v), want transient", err, errclass.Of(err))
 	}
 }
+
+// TestResolve_allowed_sources: an instance that names its sources refuses
+// a job naming another bucket, or a key outside its prefix, before anything
+// is read, created or removed.
+func TestResolve_allowed_sources(t *testing.T) {
+	t.Parallel()
+	cfg := awstest.Config(t)
+	client := awstest.S3(t, cfg.AWS)
+	bucket := awstest.Bucket(t, client, "steps-src")
+	emu := emulatortest.Start(t, emulator.Config{DataDir: t.TempDir(), Seed: emulatortest.FastSeed(t, false), S3FinishDelay: -1})
+	inst := conf.Instance{Storage: "dracoon", Dracoon: conf.DracoonAccount{BaseURL: emu.URL, Login: emulatortest.ServiceLogin,
+		Password: emulatortest.ServicePassword, EncryptionPassword: emulatortest.ServiceEncryptionPassword,
+		ClientID: emulatortest.ClientID, ClientSecret: emulatortest.ClientSecret, ParentRoomID: emulatortest.ParentRoomID},
+		Sources: []conf.SourceRule{{Bucket: bucket, Prefix: "meetings/"}}}
+	if err := inst.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	log := logrus.New()
+	log.SetLevel(logrus.PanicLevel)
+	svc := steps.New(cfg, oneInstance{inst}, s3source.New(client, s3source.Options{}), nil, log)
+	tests := []struct {
+		bucket, key string
+		refused     bool
+	}{
+		{bucket, "meetings/a.mp4", false},
+		{bucket, "other/a.mp4", true},
+		{"someone-elses-bucket", "meetings/a.mp4", true},
+	}
+	for _, tt := range tests {
+		job := &messages.Job{Version: messages.JobVersion, ID: "j", Instance: "steps.example",
+			Source: messages.Source{Bucket: tt.bucket, Keys: []string{tt.key}}, Meeting: messages.Meeting{ID: 9},
+			Targets: []messages.Target{{Path: "steps-src"}}}
+		_, err := svc.Resolve(context.Background(), job, steps.ResolveOptions{})
+		refused := err != nil && strings.Contains(err.Error(), "does not take recordings from s3://"+tt.bucket+"/"+tt.key)
+		if refused != tt.refused || (refused && !errclass.IsPermanent(err)) {
+			t.Errorf("s3://%s/%s: %v (%v), refused %v, want %v", tt.bucket, tt.key, err, errclass.Of(err), refused, tt.refused)
+		}
+	}
+}
