@@ -322,3 +322,55 @@ func TestService_attempt_timeout(t *testing.T) {
 		t.Fatalf("a hanging job was not poisoned (%d attempts)", h.calls.Load())
 	}
 }
+
+// stubbornSteps resolves after a while, whatever its context says.
+type stubbornSteps struct {
+	failingSteps
+	started chan struct{}
+}
+
+func (s *stubbornSteps) Resolve(context.Context, *messages.Job, steps.ResolveOptions) (messages.ResolvedJob, error) {
+	close(s.started)
+	time.Sleep(12 * time.Second)
+	return messages.ResolvedJob{}, errors.New("too late")
+}
+
+// TestService_stop_leaves_stubborn_handlers: a handler that ignores the end
+// of the drain does not keep the service from stopping cleanly soon after.
+func TestService_stop_leaves_stubborn_handlers(t *testing.T) {
+	t.Parallel()
+	cfg := memoryConfig(50 * time.Millisecond)
+	cfg.Stages.DrainTimeout = 0
+	st := &stubbornSteps{started: make(chan struct{})}
+	log := logrus.New()
+	log.SetLevel(logrus.PanicLevel)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	svc, err := pipeline.New(ctx, pipeline.Options{Config: cfg, Stages: []string{"resolve"}, Steps: st, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	<-svc.Running()
+	job := &messages.Job{Version: messages.JobVersion, ID: "j1", Instance: "x.example", Meeting: messages.Meeting{ID: 7}}
+	msg, _ := messages.New(job, job.ID, job.Meeting.ID)
+	pub, _ := svc.Transport().Publisher()
+	if err := pub.Publish(cfg.Stages.Resolve.Topic, msg); err != nil {
+		t.Fatal(err)
+	}
+	<-st.started
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run = %v, want a clean stop", err)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("stopped after %s", d)
+		}
+	case <-time.After(11 * time.Second):
+		t.Fatal("the service waited for the stubborn handler")
+	}
+}
