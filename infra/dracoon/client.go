@@ -290,7 +290,11 @@ func (c *Client) call(ctx context.Context, req *request, out any) error {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 			return nil
 		}
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		body := &io.LimitedReader{R: resp.Body, N: maxJSONBody + 1}
+		if err := json.NewDecoder(body).Decode(out); err != nil {
+			if body.N <= 0 {
+				return errclass.AsPermanent(fmt.Errorf("%s: the answer is larger than %d bytes: %w", req.label(), maxJSONBody, ErrAnswerTooLarge))
+			}
 			return &DecodeError{Op: req.label(), Err: err}
 		}
 		return nil
@@ -358,6 +362,70 @@ func (c *Client) do(ctx context.Context, req *request, consume func(*http.Respon
 			return err
 		}
 	}
+}
+
+// maxJSONBody bounds a JSON answer: the largest the API sends (a page of
+// 500 nodes or of missing keys) is far smaller.
+const maxJSONBody = 16 << 20
+
+// ErrAnswerTooLarge reports a JSON answer beyond maxJSONBody.
+var ErrAnswerTooLarge = errclass.New(errclass.Permanent, "answer too large")
+
+// ErrForeignURL reports a URL that DRACOON returned for uploading which
+// points elsewhere than DRACOON or its S3 storage, or over plain http to
+// another machine: following it could hand recordings to a third party.
+var ErrForeignURL = errclass.New(errclass.Permanent, "URL outside DRACOON and its S3 storage")
+
+// checkURL checks a URL that DRACOON returned (what names it in errors; the
+// URL itself is a secret and is never repeated): https, or http to a
+// loopback host, and the host of the base URL or, for S3 (presigned part
+// URLs), one of the S3 hosts the system information lists.
+func (c *Client) checkURL(ctx context.Context, raw, what string, s3 bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return &DecodeError{Op: what, Err: errors.New("not an absolute URL")}
+	}
+	host := strings.ToLower(u.Hostname())
+	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(host)) {
+		return fmt.Errorf("%s uses %s to %s: %w", what, u.Scheme, host, ErrForeignURL)
+	}
+	if base, err := url.Parse(c.cfg.BaseURL); err == nil && strings.EqualFold(base.Hostname(), host) {
+		return nil
+	}
+	if s3 {
+		si, err := c.SystemInfo(ctx)
+		if err != nil {
+			return err
+		}
+		for _, h := range si.S3Hosts {
+			if strings.EqualFold(hostOf(h), host) {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("%s points to host %s, which is neither DRACOON's nor one of its S3 hosts: %w", what, host, ErrForeignURL)
+}
+
+// hostOf returns the host name of an S3 host entry: a host, host:port or URL.
+func hostOf(entry string) string {
+	if strings.Contains(entry, "://") {
+		if u, err := url.Parse(entry); err == nil {
+			return u.Hostname()
+		}
+	}
+	if h, _, err := net.SplitHostPort(entry); err == nil {
+		return h
+	}
+	return entry
+}
+
+// isLoopbackHost reports localhost and loopback addresses.
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // retryAfterError carries a Retry-After delay with the APIError it came with.

@@ -144,6 +144,11 @@ func (c *Client) StartUpload(ctx context.Context, spec UploadSpec) (*Upload, err
 		ok: []int{http.StatusCreated}, idempotent: true}, &cu); err != nil {
 		return nil, fmt.Errorf("cannot create upload channel for %q: %w", spec.Name, err)
 	}
+	if !si.UseS3Storage {
+		if err := c.checkURL(ctx, cu.UploadURL, "upload URL", false); err != nil {
+			return nil, fmt.Errorf("cannot upload %q: %w", spec.Name, err)
+		}
+	}
 	u := &Upload{c: c, spec: spec, id: cu.UploadID, url: cu.UploadURL, direct: si.UseS3Storage, next: 1,
 		etags: map[int]string{}, urls: map[int]presigned{}, urlSem: make(chan struct{}, 1)}
 	if u.direct {
@@ -396,6 +401,11 @@ func (u *Upload) partURL(ctx context.Context, n int) (string, error) {
 		ok:    []int{http.StatusCreated}, idempotent: true}, &list)
 	if err != nil {
 		return "", fmt.Errorf("cannot get presigned URLs for parts %d-%d: %w", first, last, err)
+	}
+	for _, p := range list.URLs {
+		if err := u.c.checkURL(ctx, p.URL, "presigned URL", true); err != nil {
+			return "", fmt.Errorf("cannot upload part %d: %w", p.PartNumber, err)
+		}
 	}
 	now := time.Now()
 	u.mu.Lock()
