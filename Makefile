@@ -26,7 +26,7 @@ STACK_ENV ?= $(or $(RS_STACK_DIR),.stack)/env
 WITH_STACK = trap 'st=$$?; $(STACK) down; exit $$st' EXIT; trap 'exit 130' INT TERM; \
 	$(STACK) up && . $(STACK_ENV) &&
 
-.PHONY: all build test bench fuzz demo stack-up stack-down stack-status vet fmt-check lint clean distclean help
+.PHONY: all build test bench fuzz reliability demo stack-up stack-down stack-status vet fmt-check lint clean distclean help
 
 all: build
 
@@ -44,6 +44,10 @@ fuzz: ## Run each fuzz target (the job parser, the expiration grammar, the room 
 		echo "fuzz: $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
 	done
+
+reliability: ## The reliability suite at full length on the local stack: 30 SIGKILLs over 64 MiB recordings, SIGTERM drains, malformed messages, secrets
+	@$(WITH_STACK) RS_KILL_COUNT=$${RS_KILL_COUNT:-30} RS_KILL_SIZE_MIB=$${RS_KILL_SIZE_MIB:-64} \
+		$(GO) test -count=1 -v -timeout 30m -run 'TestRun_SIGKILL_suite|TestRun_SIGTERM|TestTransferCommand_no_secrets|TestParse_malformed|TestParseJob_malformed' . ./pipeline ./messages
 
 demo: build ## Run the main job end to end on the local stack (starts and stops it)
 	@$(WITH_STACK) ./$(BIN) demo

@@ -27,6 +27,10 @@ func isQueueName(name string) bool {
 // SQS limits on the visibility timeout.
 const maxVisibilityTimeout = 12 * time.Hour
 
+// minVisibilityTimeout bounds the visibility timeout from below: the
+// heartbeat extends a message every third of it.
+const minVisibilityTimeout = 10 * time.Second
+
 // maxStageTimeout bounds a stage's attempt timeout.
 const maxStageTimeout = 24 * time.Hour
 
@@ -92,8 +96,8 @@ func (c Config) Validate() error {
 		v.queue("stages.poison", SubscriptionQueue(c.Stages.Poison, PoisonInspectGroup), queues)
 		v.queue("stages.poison", DeadLetterQueue(c.Stages.Poison), queues)
 	}
-	if c.Stages.VisibilityTimeout < time.Minute || c.Stages.VisibilityTimeout > maxVisibilityTimeout {
-		v.addf("stages.visibility_timeout must be between 1m and 12h, got %s", c.Stages.VisibilityTimeout)
+	if c.Stages.VisibilityTimeout < minVisibilityTimeout || c.Stages.VisibilityTimeout > maxVisibilityTimeout {
+		v.addf("stages.visibility_timeout must be between 10s and 12h, got %s", c.Stages.VisibilityTimeout)
 	}
 	if c.Stages.RetryDelay < 0 || c.Stages.RetryDelay > maxVisibilityTimeout {
 		v.addf("stages.retry_delay must be between 0s and 12h, got %s", c.Stages.RetryDelay)
