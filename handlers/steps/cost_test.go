@@ -105,15 +105,15 @@ func TestCost_job(t *testing.T) {
 	tests := []struct {
 		name   string
 		direct bool
-		want   map[string]int64 // per job, by route class
+		want   map[string]int64 // per job, by route class, status polls aside
+		polls  int64            // most status polls per job: two per room
 	}{
-		{name: "s3_direct", direct: true, want: map[string]int64{
+		{name: "s3_direct", direct: true, polls: 4, want: map[string]int64{
 			emulator.ClassNodeList:      2, // the name family's files, per room
 			emulator.ClassUploadChannel: 2,
 			emulator.ClassPartURLs:      2,
 			emulator.ClassPartPut:       2,
 			emulator.ClassCompletion:    2,
-			emulator.ClassStatusPoll:    2,
 			emulator.ClassMissingKeys:   2, // once per file
 			emulator.ClassKeyUpload:     1, // the keys of both files at once
 		}},
@@ -136,14 +136,20 @@ func TestCost_job(t *testing.T) {
 				before := e.emu.Emu.Requests()
 				e.job(int64(10+i), fmt.Sprintf("rec-%d.mp4", i))
 				got := e.emu.Emu.Requests().Sub(before)
+				classes := got.Classes()
 				var want int64
 				for _, n := range tt.want {
 					want += n
 				}
-				if got.Total != want || got.Total > 18 {
-					t.Errorf("job %d: %d requests, want %d (at most 18):\n%s", i, got.Total, want, got)
+				// The emulator assembles an upload as soon as it is
+				// completed, so the first poll of each room (after
+				// 100 ms) finds it done; a loaded machine may take one
+				// more (after 400 ms).
+				polls := classes[emulator.ClassStatusPoll]
+				if polls < tt.polls/2 || polls > tt.polls || got.Total != want+polls || got.Total > 18 {
+					t.Errorf("job %d: %d requests, want %d and %d to %d status polls (at most 18):\n%s",
+						i, got.Total, want, tt.polls/2, tt.polls, got)
 				}
-				classes := got.Classes()
 				for c, n := range tt.want {
 					if classes[c] != n {
 						t.Errorf("job %d: %d %s requests, want %d", i, classes[c], c, n)

@@ -215,12 +215,12 @@ func (s *Service) EnsureRooms(ctx context.Context, rj messages.ResolvedJob) (mes
 // sources afterwards when removeSource is set. Sources already gone are
 // reported with the files found in the rooms.
 func (s *Service) Transfer(ctx context.Context, rr messages.RoomsReady, removeSource bool) (messages.Transferred, error) {
-	return s.transfer(ctx, rr, removeSource, nil)
+	return s.transfer(ctx, &rr, removeSource, nil)
 }
 
 // transfer is Transfer reporting the progress of each file to progress
-// (nil: none).
-func (s *Service) transfer(ctx context.Context, rr messages.RoomsReady, removeSource bool, progress transfer.ProgressFunc) (messages.Transferred, error) {
+// (nil: none). Rooms it had to resolve again have their new ids in rr.
+func (s *Service) transfer(ctx context.Context, rr *messages.RoomsReady, removeSource bool, progress transfer.ProgressFunc) (messages.Transferred, error) {
 	inst, client, err := s.account(ctx, rr.Job.Instance)
 	if err != nil {
 		return messages.Transferred{}, err
@@ -251,7 +251,7 @@ func (s *Service) transfer(ctx context.Context, rr messages.RoomsReady, removeSo
 			// again and transfer once more; files already complete are
 			// found by their provenance.
 			s.log.WithError(err).WithField(logging.FieldJobID, rr.Job.ID).Warn("a target room is gone; resolving the rooms again")
-			if err := s.reresolve(ctx, client, inst.Dracoon.ParentRoomID, &rr, &job); err != nil {
+			if err := s.reresolve(ctx, client, inst.Dracoon.ParentRoomID, rr, &job); err != nil {
 				return messages.Transferred{}, err
 			}
 			res, err = engine.Transfer(ctx, job)
