@@ -204,7 +204,7 @@ const maxKeyBatch = 500
 // server refuses is split so that one bad item does not fail the others.
 // Pairs it cannot serve (it lacks the file key, the user has no usable
 // public key) are counted as skipped and stepped over, so it always ends.
-// Its memory is bounded by a page, whatever the number of pairs.
+// Its memory is bounded by two pages, whatever the number of pairs.
 //
 // The error wraps the class of what went wrong: a key pair of the account
 // that does not unlock (wrong encryption password) is permanent and is

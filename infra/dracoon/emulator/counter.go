@@ -32,32 +32,35 @@ const (
 	ClassOther         = "other"
 )
 
-// routeClasses maps the routes of routes() (and the dispatched forms of the
-// two-segment file routes) to their classes.
-var routeClasses = map[string]string{
-	"POST /oauth/token":                                    ClassLogin,
-	"GET /api/v4/user/account/keypair":                     ClassKeyPair,
-	"GET /api/v4/user/account/keypairs":                    ClassKeyPair,
-	"GET /api/v4/nodes":                                    ClassNodeList,
-	"GET /api/v4/nodes/{node_id}":                          ClassNodeRead,
-	"POST /api/v4/nodes/rooms":                             ClassRoomCreate,
-	"POST /api/v4/nodes/files/uploads":                     ClassUploadChannel,
-	"POST /api/v4/nodes/files/uploads/{upload_id}/s3_urls": ClassPartURLs,
-	"PUT " + S3PathPrefix + "{upload_id}/{part}":           ClassPartPut,
-	"POST /api/v4/uploads/{token}":                         ClassPartPut,
-	"POST /api/v4/nodes/files/uploads/{upload_id}":         ClassPartPut,
-	"PUT /api/v4/uploads/{token}":                          ClassCompletion,
-	"PUT /api/v4/nodes/files/uploads/{upload_id}":          ClassCompletion,
-	"PUT /api/v4/nodes/files/uploads/{upload_id}/s3":       ClassCompletion,
-	"GET /api/v4/nodes/files/uploads/{upload_id}":          ClassStatusPoll,
-	"GET /api/v4/nodes/missingFileKeys":                    ClassMissingKeys,
-	"POST /api/v4/nodes/files/keys":                        ClassKeyUpload,
-}
-
 // RouteClass returns the class of route (as RequestCounts.Routes names it).
 func RouteClass(route string) string {
-	if c, ok := routeClasses[route]; ok {
-		return c
+	switch route {
+	case "POST /oauth/token":
+		return ClassLogin
+	case "GET /api/v4/user/account/keypair", "GET /api/v4/user/account/keypairs":
+		return ClassKeyPair
+	case "GET /api/v4/nodes":
+		return ClassNodeList
+	case "GET /api/v4/nodes/{node_id}":
+		return ClassNodeRead
+	case "POST /api/v4/nodes/rooms":
+		return ClassRoomCreate
+	case "POST /api/v4/nodes/files/uploads":
+		return ClassUploadChannel
+	case "POST /api/v4/nodes/files/uploads/{upload_id}/s3_urls":
+		return ClassPartURLs
+	case "PUT " + S3PathPrefix + "{upload_id}/{part}", "POST /api/v4/uploads/{token}",
+		"POST /api/v4/nodes/files/uploads/{upload_id}":
+		return ClassPartPut
+	case "PUT /api/v4/uploads/{token}", "PUT /api/v4/nodes/files/uploads/{upload_id}",
+		"PUT /api/v4/nodes/files/uploads/{upload_id}/s3":
+		return ClassCompletion
+	case "GET /api/v4/nodes/files/uploads/{upload_id}":
+		return ClassStatusPoll
+	case "GET /api/v4/nodes/missingFileKeys":
+		return ClassMissingKeys
+	case "POST /api/v4/nodes/files/keys":
+		return ClassKeyUpload
 	}
 	return ClassOther
 }
