@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -251,5 +253,43 @@ func TestCost_sweep(t *testing.T) {
 	// The first keys to hand out unlock the key pair (one fetch).
 	if classes[emulator.ClassMissingKeys] != 2 || classes[emulator.ClassKeyUpload] != 2 || classes[emulator.ClassKeyPair] != 1 || got.Total != 5 {
 		t.Errorf("sweep of 120 pairs: want 2 listings, 2 key uploads and a key pair fetch, got\n%s", got)
+	}
+}
+
+// TestShare_sweep_counts_keys_it_cannot_store: keys a sweep cannot store
+// are counted as failed and the sweep succeeds (the next one lists them
+// again), where a job's share fails and is retried.
+func TestShare_sweep_counts_keys_it_cannot_store(t *testing.T) {
+	t.Parallel()
+	e := newCostEnv(t, false, 0)
+	ctx := context.Background()
+	key, err := crypto.GenerateFileKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("recording")
+	n, err := e.client().UploadFile(ctx, dracoon.UploadSpec{ParentID: emulatortest.ParentRoomID, Name: "a.bin",
+		Size: int64(len(data))}, bytes.NewReader(data), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every key upload refused: the batch of alice's and bob's keys, then
+	// each of them alone.
+	refuse := func() {
+		e.emu.Emu.InjectFault(emulator.FaultRule{Method: http.MethodPost, PathPrefix: "/api/v4/nodes/files/keys",
+			Status: http.StatusBadRequest, Times: 3})
+	}
+	sweep := messages.ShareRequest{Version: messages.ShareRequestVersion, Instance: costDomain, Sweep: true}
+	refuse()
+	if st, err := e.steps.Share(ctx, sweep); err != nil || st != (dracoon.KeyStats{Failed: 2}) {
+		t.Fatalf("sweep with every key refused: %+v, %v; want 2 failed and no error", st, err)
+	}
+	refuse()
+	job := messages.ShareRequest{Version: messages.ShareRequestVersion, Instance: costDomain, FileIDs: []int64{n.ID}}
+	if st, err := e.steps.Share(ctx, job); !errors.Is(err, dracoon.ErrIncomplete) || st.Failed != 2 {
+		t.Fatalf("a job's share with every key refused: %+v, %v; want 2 failed and ErrIncomplete", st, err)
+	}
+	if st, err := e.steps.Share(ctx, sweep); err != nil || st != (dracoon.KeyStats{Set: 2}) {
+		t.Fatalf("the next sweep: %+v, %v; want 2 set", st, err)
 	}
 }
