@@ -65,7 +65,7 @@ func (s *Service) Run(ctx context.Context, job *messages.Job, opts RunOptions) (
 	if err != nil {
 		return sum, fmt.Errorf("rooms: %w", err)
 	}
-	tr, err := s.transfer(ctx, rr, opts.RemoveSource, opts.Progress)
+	tr, err := s.transfer(ctx, &rr, opts.RemoveSource, opts.Progress)
 	if err != nil {
 		return sum, fmt.Errorf("transfer: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -237,13 +238,13 @@ func (s *Service) EnsureRooms(ctx context.Context, rj messages.ResolvedJob) (mes
 // sources afterwards when removeSource is set. Sources already gone are
 // reported with the files found in the rooms.
 func (s *Service) Transfer(ctx context.Context, rr messages.RoomsReady, removeSource bool) (messages.Transferred, error) {
-	return s.transfer(ctx, rr, removeSource, nil)
+	return s.transfer(ctx, &rr, removeSource, nil)
 }
 
 // transfer is Transfer reporting the progress of each file to progress
-// (nil: none).
-func (s *Service) transfer(ctx context.Context, rr messages.RoomsReady, removeSource bool, progress transfer.ProgressFunc) (messages.Transferred, error) {
-	_, client, err := s.account(ctx, rr.Job.Instance)
+// (nil: none). Rooms it had to resolve again have their new ids in rr.
+func (s *Service) transfer(ctx context.Context, rr *messages.RoomsReady, removeSource bool, progress transfer.ProgressFunc) (messages.Transferred, error) {
+	inst, client, err := s.account(ctx, rr.Job.Instance)
 	if err != nil {
 		return messages.Transferred{}, err
 	}
@@ -265,7 +266,19 @@ func (s *Service) transfer(ctx context.Context, rr messages.RoomsReady, removeSo
 	if len(job.Files) > 0 {
 		opts := s.engine
 		opts.Progress = progress
-		res, err := transfer.New(s.objects, client, opts).Transfer(ctx, job)
+		engine := transfer.New(s.objects, client, opts)
+		res, err := engine.Transfer(ctx, job)
+		if errors.Is(err, dracoon.ErrRoomNotFound) {
+			// A room resolved earlier (its id reused from the client's
+			// cache or from the rooms stage) is gone: resolve the paths
+			// again and transfer once more; files already complete are
+			// found by their provenance.
+			s.log.WithError(err).WithField(logging.FieldJobID, rr.Job.ID).Warn("a target room is gone; resolving the rooms again")
+			if err := s.reresolve(ctx, client, inst.Dracoon.ParentRoomID, rr, &job); err != nil {
+				return messages.Transferred{}, err
+			}
+			res, err = engine.Transfer(ctx, job)
+		}
 		if err != nil {
 			return messages.Transferred{}, err
 		}
@@ -305,6 +318,22 @@ func (s *Service) transfer(ctx context.Context, rr messages.RoomsReady, removeSo
 	return out, nil
 }
 
+// reresolve finds or creates every room of rr again below parent and
+// updates the room ids of rr and job.
+func (s *Service) reresolve(ctx context.Context, c *dracoon.Client, parent int64, rr *messages.RoomsReady, job *transfer.Job) error {
+	rooms := slices.Clone(rr.Rooms)
+	for i, r := range rooms {
+		room, err := c.EnsureRoomPath(ctx, parent, r.Path)
+		if err != nil {
+			return err
+		}
+		rooms[i].RoomID = room.ID
+		job.Targets[i].RoomID = room.ID
+	}
+	rr.Rooms = rooms
+	return nil
+}
+
 // ShareRequest returns the share request for the files of t.
 func ShareRequest(t messages.Transferred) messages.ShareRequest {
 	req := messages.ShareRequest{Version: messages.ShareRequestVersion, JobID: t.JobID, Instance: t.Instance}
@@ -316,40 +345,56 @@ func ShareRequest(t messages.Transferred) messages.ShareRequest {
 	return req
 }
 
-// Share hands the file keys of the files and rooms of req (every room below
-// the instance's parent room for a sweep) to every user who lacks them. It
-// goes on after a file or room fails and returns the counts with the joined
-// errors (a key pair that does not unlock fails once: the client remembers).
+// Share hands the file keys of the files and rooms of req to every user who
+// lacks them: the files' keys in one run (each file's listing asked once
+// when nothing more is missing, the keys of all of them stored together),
+// then each room's. It goes on after a file or room fails and returns the
+// counts with the joined errors (a key pair that does not unlock fails
+// once: the client remembers).
+//
+// A sweep (req.Sweep) asks for everything the instance's account can hand
+// out, account-wide and page by page (see README, "The sweep"). Keys that
+// could not be stored are logged and counted, and the sweep succeeds: the
+// next sweep lists them again. Only a failure to list or a key pair that
+// does not unlock fails it.
 func (s *Service) Share(ctx context.Context, req messages.ShareRequest) (dracoon.KeyStats, error) {
-	inst, client, err := s.account(ctx, req.Instance)
+	_, client, err := s.account(ctx, req.Instance)
 	if err != nil {
 		return dracoon.KeyStats{}, err
-	}
-	var scopes []dracoon.KeyScope
-	for _, id := range req.FileIDs {
-		scopes = append(scopes, dracoon.KeyScope{FileID: id})
-	}
-	for _, id := range req.RoomIDs {
-		scopes = append(scopes, dracoon.KeyScope{RoomID: id})
-	}
-	if req.Sweep {
-		err := client.WalkRooms(ctx, inst.Dracoon.ParentRoomID, func(n dracoon.Node) error {
-			scopes = append(scopes, dracoon.KeyScope{RoomID: n.ID})
-			return nil
-		})
-		if err != nil {
-			return dracoon.KeyStats{}, fmt.Errorf("cannot list the rooms of instance %q: %w", req.Instance, err)
-		}
 	}
 	var (
 		total dracoon.KeyStats
 		errs  []error
 	)
-	for _, sc := range scopes {
-		st, err := client.DistributeMissingKeys(ctx, sc)
+	if len(req.FileIDs) > 0 {
+		scopes := make([]dracoon.KeyScope, len(req.FileIDs))
+		for i, id := range req.FileIDs {
+			scopes[i] = dracoon.KeyScope{FileID: id}
+		}
+		st, err := client.DistributeMissingKeys(ctx, scopes...)
 		total.Add(st)
 		if err != nil {
 			errs = append(errs, err)
+		}
+	}
+	for _, id := range req.RoomIDs {
+		st, err := client.DistributeMissingKeys(ctx, dracoon.KeyScope{RoomID: id})
+		total.Add(st)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if req.Sweep {
+		st, err := client.DistributeMissingKeys(ctx, dracoon.KeyScope{Account: true})
+		total.Add(st)
+		if errors.Is(err, dracoon.ErrIncomplete) {
+			logging.WithCode(s.log, logging.CodeSharerError).WithError(err).WithFields(logrus.Fields{
+				"instance": req.Instance, "set": st.Set, "skipped": st.Skipped, "failed": st.Failed}).
+				Warn("sweep: some file keys could not be stored; the next sweep tries them again")
+			err = nil
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cannot sweep instance %q: %w", req.Instance, err))
 		}
 	}
 	return total, errors.Join(errs...)

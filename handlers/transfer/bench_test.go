@@ -37,6 +37,11 @@ package transfer_test
 // RS_BENCH_CPUPROFILE=FILE keeps the CPU profile of the last loopback
 // engine run.
 //
+// It then runs the jobs suite (jobs_bench_test.go: many small jobs through
+// the pipeline, requests per job and per sweep), whose results are the
+// "jobs" key of the same JSON line. RS_BENCH_SUITES ("transfer,jobs" by
+// default) picks the suites.
+//
 // It prints a table and, as its last line, one JSON object (benchReport).
 
 import (
@@ -88,6 +93,8 @@ type benchSettings struct {
 	opts                 transfer.Options
 	profiles             []string
 	cpuProfile           string
+	transfer, jobs       bool // the suites to run (RS_BENCH_SUITES)
+	job                  jobsSettings
 }
 
 func loadBenchSettings(b *testing.B) benchSettings {
@@ -127,6 +134,21 @@ func loadBenchSettings(b *testing.B) benchSettings {
 			b.Fatalf("RS_BENCH_PROFILES: unknown profile %q (loopback, wan, loopback_proxy)", p)
 		}
 	}
+	s.transfer, s.jobs = true, true
+	if v := os.Getenv("RS_BENCH_SUITES"); v != "" {
+		s.transfer, s.jobs = false, false
+		for _, suite := range strings.Split(v, ",") {
+			switch suite {
+			case "transfer":
+				s.transfer = true
+			case "jobs":
+				s.jobs = true
+			default:
+				b.Fatalf("RS_BENCH_SUITES: unknown suite %q (transfer, jobs)", suite)
+			}
+		}
+	}
+	s.job = loadJobsSettings(b, sizeVar, intVar)
 	if s.size < 1 || s.chunk < 5*mib || s.chunk%16 != 0 {
 		b.Fatalf("RS_BENCH_SIZE must be positive, RS_BENCH_CHUNK at least 5 MiB and a multiple of 16")
 	}
@@ -213,6 +235,7 @@ type benchSuite struct {
 	seq      int
 	samples  []sample
 	big      []sample
+	jobs     *jobsReport
 }
 
 // benchReport is the JSON line. The first keys are those of the issue;
@@ -242,6 +265,8 @@ type benchReport struct {
 	CPUUserSPerGiB  float64 `json:"cpu_user_s_per_gib"`
 	SealCPUSPerGiB  float64 `json:"seal_cpu_s_per_gib"`
 	CPUFloorSPerGiB float64 `json:"cpu_floor_s_per_gib"`
+	// Jobs is the jobs suite (jobs_bench_test.go).
+	Jobs *jobsReport `json:"jobs,omitempty"`
 }
 
 type profileReport struct {
@@ -286,12 +311,24 @@ func (s *benchSuite) run(b *testing.B) {
 		s.profiles = append(s.profiles, s.startProfile(b, name))
 	}
 	s.bucket = awstest.Bucket(b, s.s3, "bench")
+	if set.transfer {
+		s.runTransfer(b)
+	}
+	if set.jobs {
+		s.jobs = s.runJobs(b)
+	}
+	s.report(b, time.Since(suiteStart))
+}
+
+// runTransfer measures the variants, interleaved, and the big object.
+func (s *benchSuite) runTransfer(b *testing.B) {
+	set := s.set
 	key := "bench/object.bin"
 	s.putObject(b, key, set.size)
 
 	for r := range set.rounds {
 		for _, p := range s.profiles {
-			s.startEmulator(b, p, r)
+			s.startEmulator(b, p, fmt.Sprintf("%s-%d", p.name, r), emulatortest.RepoPath(emulatortest.FastSeedFile))
 		}
 		for _, p := range rotate(s.profiles, r) {
 			for _, v := range rotate(benchVariants, r) {
@@ -311,14 +348,13 @@ func (s *benchSuite) run(b *testing.B) {
 		bigKey := "bench/big.bin"
 		s.putObject(b, bigKey, set.bigSize)
 		for _, p := range s.profiles {
-			s.startEmulator(b, p, set.rounds)
+			s.startEmulator(b, p, fmt.Sprintf("%s-%d", p.name, set.rounds), emulatortest.RepoPath(emulatortest.FastSeedFile))
 			sm := s.drive(b, p, "engine", bigKey, "")
 			s.big = append(s.big, sm)
 			fmt.Printf("  big %-14s engine %7.1f MB/s  cpu %5.2f s  rss %4.0f MiB\n", p.name, sm.mbps(), sm.cpuS, sm.rssMiB)
 		}
 		s.deleteObject(b, bigKey)
 	}
-	s.report(b, time.Since(suiteStart))
 }
 
 // build compiles the driver, which is also the emulator (-serve-emulator).
@@ -357,17 +393,18 @@ func (s *benchSuite) startProfile(b *testing.B, name string) *benchProfile {
 	return p
 }
 
-// startEmulator (re)starts the profile's emulator with an empty state, so
-// that its state file, rewritten on every part, does not grow from round
-// to round.
-func (s *benchSuite) startEmulator(b *testing.B, p *benchProfile, round int) {
+// startEmulator (re)starts the profile's emulator with an empty state
+// (under the name tag) and the seed file, so that its state file,
+// rewritten on every part, does not grow from round to round. extra are
+// more benchdriver flags.
+func (s *benchSuite) startEmulator(b *testing.B, p *benchProfile, tag, seed string, extra ...string) {
 	b.Helper()
 	if p.emu != nil {
 		p.emu.stop()
 	}
-	tag := fmt.Sprintf("%s-%d", p.name, round)
 	args := []string{"-serve-emulator", "-listen", p.addr, "-data", filepath.Join(s.tmp, "dracoon-"+tag),
-		"-seed", emulatortest.RepoPath(emulatortest.FastSeedFile), fmt.Sprintf("-s3-direct-upload=%t", p.direct)}
+		"-seed", seed, fmt.Sprintf("-s3-direct-upload=%t", p.direct)}
+	args = append(args, extra...)
 	if p.link != nil {
 		args = append(args, "-public-url", p.link.URL())
 	}
@@ -564,6 +601,74 @@ func (s *benchSuite) report(b *testing.B, took time.Duration) {
 	}
 	mbps := func(sm sample) float64 { return sm.mbps() }
 	perGiB := func(sm sample) float64 { return sm.cpuS / (float64(sm.size) / gib) }
+	goal := func(name string, v float64, op string, want float64) {
+		met := v >= want
+		if op == "<=" {
+			met = v <= want
+		}
+		rep.Goals[name] = goalResult{Value: float64(int64(v*1000+0.5)) / 1000, Goal: fmt.Sprintf("%s %g", op, want), Met: met}
+	}
+	if len(s.samples) > 0 {
+		s.reportTransfer(b, took, &rep, pick, med, mbps, perGiB, goal)
+	} else {
+		rep.ObjectBytes = 0
+	}
+	if s.jobs != nil {
+		rep.Jobs = s.jobs
+		s.jobs.print()
+		s.jobs.goals(goal)
+	}
+	fmt.Println("\ngoals:")
+	names := make([]string, 0, len(rep.Goals))
+	for n := range rep.Goals {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		g := rep.Goals[n]
+		status := "MISSED"
+		if g.Met {
+			status = "met"
+		}
+		fmt.Printf("  %-32s %8.3f  (goal %s)  %s\n", n, g.Value, g.Goal, status)
+	}
+
+	if prof := filepath.Join(s.tmp, "engine-loopback.pprof"); fileExists(prof) {
+		out, err := exec.Command(s.goBin, "tool", "pprof", "-top", "-nodecount=25", s.driver, prof).CombinedOutput()
+		if err != nil {
+			b.Logf("pprof: %v", err)
+		}
+		fmt.Printf("\nCPU profile of the last loopback engine run (the driver process):\n%s", indent(string(out)))
+		if set.cpuProfile != "" {
+			if raw, err := os.ReadFile(prof); err == nil {
+				_ = os.WriteFile(set.cpuProfile, raw, 0o644)
+			}
+		}
+	}
+
+	if rep.Loopback != nil {
+		b.ReportMetric(rep.Loopback.Engine, "engine-loopback-MB/s")
+	}
+	if rep.WAN != nil {
+		b.ReportMetric(rep.WAN.Engine, "engine-wan-MB/s")
+	}
+	var raw bytes.Buffer
+	enc := json.NewEncoder(&raw)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(rep); err != nil {
+		b.Fatal(err)
+	}
+	fmt.Printf("\n%s", raw.Bytes())
+}
+
+// reportTransfer prints the transfer suite's table and fills its part of
+// rep and its goals.
+func (s *benchSuite) reportTransfer(b *testing.B, took time.Duration, rep *benchReport,
+	pick func(profile, variant string) []sample, med func([]sample, func(sample) float64) float64,
+	mbps, perGiB func(sample) float64, goal func(name string, v float64, op string, want float64)) {
+	set := s.set
+	inFlight := set.opts.BufferCount()
+	bound := rssBaseMiB + float64(inFlight)*float64(set.chunk)/mib
 
 	fmt.Printf("\ntransfer benchmark (%.0f s): object %s, chunk %d MiB, ReadAhead %d + PartsInFlight %d = %d chunks in flight, medians of %d interleaved runs\n",
 		took.Seconds(), sizeString(set.size), set.chunk/mib, set.opts.ReadAhead, set.opts.PartsInFlight, inFlight, set.rounds)
@@ -686,13 +791,6 @@ func (s *benchSuite) report(b *testing.B, took time.Duration) {
 		}
 	}
 
-	goal := func(name string, v float64, op string, want float64) {
-		met := v >= want
-		if op == "<=" {
-			met = v <= want
-		}
-		rep.Goals[name] = goalResult{Value: float64(int64(v*1000+0.5)) / 1000, Goal: fmt.Sprintf("%s %g", op, want), Met: met}
-	}
 	if l := rep.Loopback; l != nil {
 		goal("loopback engine/sequential", l.Engine/l.Sequential, ">=", 1.3)
 		goal("loopback engine/raw_s3", l.Engine/l.RawS3, ">=", 0.45)
@@ -708,47 +806,6 @@ func (s *benchSuite) report(b *testing.B, took time.Duration) {
 	if len(s.big) > 0 {
 		goal("rss big/1g", rep.PeakRSSMiB4G/rep.PeakRSSMiB1G, "<=", 1.1)
 	}
-	fmt.Println("\ngoals:")
-	names := make([]string, 0, len(rep.Goals))
-	for n := range rep.Goals {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
-		g := rep.Goals[n]
-		status := "MISSED"
-		if g.Met {
-			status = "met"
-		}
-		fmt.Printf("  %-28s %8.3f  (goal %s)  %s\n", n, g.Value, g.Goal, status)
-	}
-
-	if prof := filepath.Join(s.tmp, "engine-loopback.pprof"); fileExists(prof) {
-		out, err := exec.Command(s.goBin, "tool", "pprof", "-top", "-nodecount=25", s.driver, prof).CombinedOutput()
-		if err != nil {
-			b.Logf("pprof: %v", err)
-		}
-		fmt.Printf("\nCPU profile of the last loopback engine run (the driver process):\n%s", indent(string(out)))
-		if set.cpuProfile != "" {
-			if raw, err := os.ReadFile(prof); err == nil {
-				_ = os.WriteFile(set.cpuProfile, raw, 0o644)
-			}
-		}
-	}
-
-	if rep.Loopback != nil {
-		b.ReportMetric(rep.Loopback.Engine, "engine-loopback-MB/s")
-	}
-	if rep.WAN != nil {
-		b.ReportMetric(rep.WAN.Engine, "engine-wan-MB/s")
-	}
-	var raw bytes.Buffer
-	enc := json.NewEncoder(&raw)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(rep); err != nil {
-		b.Fatal(err)
-	}
-	fmt.Printf("\n%s", raw.Bytes())
 }
 
 // rotate returns s rotated left by r.

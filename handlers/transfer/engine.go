@@ -594,8 +594,11 @@ type chunk struct {
 func (e *Engine) stream(ctx context.Context, obj s3source.Object, ups []*dracoon.Upload, sealer *crypto.Sealer, prog *progress) ([]crypto.Segment, error) {
 	first := ups[0]
 	needSum := slices.ContainsFunc(ups, func(u *dracoon.Upload) bool { return !u.Direct() })
-	parts, partSize := first.Parts(), first.PartSize()
-	pool := newPool(min(e.opts.ReadAhead+e.opts.PartsInFlight, parts), partSize)
+	parts := first.Parts()
+	// The first part is the longest: a file smaller than a part (many
+	// recordings are) takes a buffer of its own size, not of a part's.
+	_, bufSize := first.PartRange(1)
+	pool := newPool(min(e.opts.ReadAhead+e.opts.PartsInFlight, parts), bufSize)
 	segs := make([]crypto.Segment, parts)
 	g, gctx := errgroup.WithContext(ctx)
 	work := make(chan *chunk)

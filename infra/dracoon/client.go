@@ -109,6 +109,9 @@ type Config struct {
 	// received) move no byte for this long, with stall.ErrStalled
 	// (transient); zero means DefaultStallTimeout, negative never.
 	StallTimeout time.Duration
+	// MissingKeysPageSize is the page size of missing file key listings;
+	// zero means the API's enforced limit, 100.
+	MissingKeysPageSize int
 	// HTTPClient replaces the client's own HTTP client (tests).
 	HTTPClient *http.Client
 	// Logger receives retries and lifecycle events; nil discards.
@@ -169,6 +172,9 @@ func (c *Config) setDefaults() {
 	case c.StallTimeout < 0:
 		c.StallTimeout = 0
 	}
+	if c.MissingKeysPageSize == 0 {
+		c.MissingKeysPageSize = maxMissingKeysLimit
+	}
 	if c.Logger == nil {
 		l := logrus.New()
 		l.SetOutput(io.Discard)
@@ -195,6 +201,9 @@ func (c Config) Validate() error {
 	if c.PartConcurrency < 1 {
 		errs = append(errs, fmt.Errorf("dracoon.Config.PartConcurrency %d must be positive", c.PartConcurrency))
 	}
+	if c.MissingKeysPageSize < 1 || c.MissingKeysPageSize > maxMissingKeysLimit {
+		errs = append(errs, fmt.Errorf("dracoon.Config.MissingKeysPageSize %d must be 1..%d", c.MissingKeysPageSize, maxMissingKeysLimit))
+	}
 	if c.MinBackoff < 0 || c.MaxBackoff < c.MinBackoff {
 		errs = append(errs, errors.New("dracoon.Config backoff bounds are invalid"))
 	}
@@ -203,11 +212,12 @@ func (c Config) Validate() error {
 
 // Client talks to one DRACOON account. Create it with New.
 type Client struct {
-	cfg  Config
-	http *http.Client
-	log  logrus.FieldLogger
-	auth auth
-	keys keyCache
+	cfg   Config
+	http  *http.Client
+	log   logrus.FieldLogger
+	auth  auth
+	keys  keyCache
+	rooms roomCache
 
 	sysMu sync.Mutex
 	sys   *SystemInfo // cached public system info

@@ -119,6 +119,35 @@ func TestEnsureRoomPath(t *testing.T) {
 			t.Errorf("second resolution gave room %d, want %d", again.ID, n.ID)
 		}
 	})
+	t.Run("resolved_once_until_gone", func(t *testing.T) {
+		c := e.svc()
+		n, err := c.EnsureRoomPath(ctx, roomRecordings, "cached/room")
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := e.Emu.Requests()
+		again, err := c.EnsureRoomPath(ctx, roomRecordings, "cached/room/")
+		if err != nil || again.ID != n.ID {
+			t.Fatalf("second resolution: %+v, %v", again, err)
+		}
+		if found, ok, err := c.LookupRoomPath(ctx, roomRecordings, "cached/room"); err != nil || !ok || found.ID != n.ID {
+			t.Fatalf("lookup: %+v, %t, %v", found, ok, err)
+		}
+		if d := e.Emu.Requests().Sub(before); d.Total != 0 {
+			t.Errorf("a resolved path was asked for again:\n%s", d)
+		}
+		e.Emu.DeleteNode(n.ID)
+		if _, err := c.FindFiles(ctx, n.ID, "x"); !errors.Is(err, ErrRoomNotFound) || errclass.IsPermanent(err) {
+			t.Fatalf("listing a deleted room: %v, want ErrRoomNotFound (not permanent)", err)
+		}
+		if _, err := c.StartUpload(ctx, UploadSpec{ParentID: n.ID, Name: "x.bin", Size: 1}); !errors.Is(err, ErrRoomNotFound) {
+			t.Fatalf("uploading into a deleted room: %v, want ErrRoomNotFound", err)
+		}
+		fresh, err := c.EnsureRoomPath(ctx, roomRecordings, "cached/room")
+		if err != nil || fresh.ID == n.ID {
+			t.Fatalf("after the 404: %+v, %v; want the path resolved again to a new room", fresh, err)
+		}
+	})
 	t.Run("concurrent_callers_share_rooms", func(t *testing.T) {
 		ids := make([]int64, 5)
 		var wg sync.WaitGroup

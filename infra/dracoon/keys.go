@@ -145,10 +145,28 @@ func (c *Client) KeyPair(ctx context.Context, version string) (crypto.UserKeyPai
 }
 
 // KeyScope selects the files whose missing keys DistributeMissingKeys serves:
-// set exactly one of FileID and RoomID.
+// set exactly one of FileID, RoomID and Account.
 type KeyScope struct {
 	FileID int64 // one file
 	RoomID int64 // every file in a room
+	// Account: every file of the account's rooms for which it holds a key
+	// (GET /v4/nodes/missingFileKeys without a room or file).
+	Account bool
+}
+
+// query returns the listing's parameters for the scope.
+func (sc KeyScope) query() (url.Values, error) {
+	q := url.Values{}
+	switch {
+	case sc.FileID > 0 && sc.RoomID == 0 && !sc.Account:
+		q.Set("file_id", strconv.FormatInt(sc.FileID, 10))
+	case sc.RoomID > 0 && sc.FileID == 0 && !sc.Account:
+		q.Set("room_id", strconv.FormatInt(sc.RoomID, 10))
+	case sc.Account && sc.FileID == 0 && sc.RoomID == 0:
+	default:
+		return nil, errclass.AsPermanent(errors.New("cannot distribute missing keys: set exactly one of FileID, RoomID and Account"))
+	}
+	return q, nil
 }
 
 // KeyStats counts the outcome of DistributeMissingKeys, in (user, file) pairs.
@@ -174,112 +192,192 @@ type keyItem struct {
 	req  userFileKeySetRequest
 }
 
+// maxKeyBatch is how many wrapped keys are held before they are stored.
+const maxKeyBatch = 500
+
 // DistributeMissingKeys gives every user that lacks the file key of a file
-// in scope a copy wrapped for each of the user's public keys. It pages
-// through GET /v4/nodes/missingFileKeys from offset 0 until no items are
-// left, unwraps each file key once and stores keys in batches; a batch the
+// in the scopes a copy wrapped for each of the user's public keys. It pages
+// through GET /v4/nodes/missingFileKeys of each scope until a page is the
+// last (shorter than the page size, and the range's total reached),
+// unwraps each file key once per page and stores the keys in batches that
+// span scopes (one request for the keys of several files); a batch the
 // server refuses is split so that one bad item does not fail the others.
 // Pairs it cannot serve (it lacks the file key, the user has no usable
 // public key) are counted as skipped and stepped over, so it always ends.
+// Its memory is bounded by two pages, whatever the number of pairs.
 //
 // The error wraps the class of what went wrong: a key pair of the account
 // that does not unlock (wrong encryption password) is permanent and is
 // tried once; pairs that could not be stored make the error wrap
 // ErrIncomplete (transient) with the counts.
-func (c *Client) DistributeMissingKeys(ctx context.Context, scope KeyScope) (KeyStats, error) {
-	var st KeyStats
-	q := url.Values{"limit": {strconv.Itoa(maxMissingKeysLimit)}}
-	switch {
-	case scope.FileID > 0 && scope.RoomID == 0:
-		q.Set("file_id", strconv.FormatInt(scope.FileID, 10))
-	case scope.RoomID > 0 && scope.FileID == 0:
-		q.Set("room_id", strconv.FormatInt(scope.RoomID, 10))
-	default:
-		return st, errclass.AsPermanent(errors.New("cannot distribute missing keys: set exactly one of FileID and RoomID"))
+func (c *Client) DistributeMissingKeys(ctx context.Context, scopes ...KeyScope) (KeyStats, error) {
+	if len(scopes) == 0 {
+		return KeyStats{}, errclass.AsPermanent(errors.New("cannot distribute missing keys: no scope"))
 	}
-	plain := map[int64]*crypto.PlainFileKey{} // nil value: this account cannot unwrap
-	pubs := map[string]*crypto.PublicKey{}    // by version and PEM
-	counted := map[pair]bool{}                // pairs already counted as skipped or failed
-	served := map[pair]bool{}                 // pairs stored in this run; the server may still list them
+	run := &keyRun{c: c}
+	run.turn()
+	for _, sc := range scopes {
+		q, err := sc.query()
+		if err != nil {
+			return run.st, err
+		}
+		if err := run.scope(ctx, q); err != nil {
+			return run.st, err
+		}
+	}
+	run.flush(ctx)
+	if err := ctx.Err(); err != nil {
+		return run.st, err
+	}
+	if run.st.Failed > 0 {
+		return run.st, fmt.Errorf("cannot store %d of %d missing file keys (%d skipped): %w",
+			run.st.Failed, run.st.Failed+run.st.Set, run.st.Skipped, ErrIncomplete)
+	}
+	return run.st, nil
+}
+
+// keyRun is one DistributeMissingKeys: its counts, the keys not yet
+// stored, and the pairs of the last two pages it stored or stepped over
+// (a server whose listing lags behind its writes lists them again).
+type keyRun struct {
+	c       *Client
+	st      KeyStats
+	pending []keyItem
+	// recent pairs, by page: [0] this page's, [1] the page before's.
+	served, counted [2]map[pair]bool
+}
+
+// seen reports whether p was stored or stepped over in the last two pages.
+func (r *keyRun) seen(p pair) bool {
+	return r.served[0][p] || r.served[1][p] || r.counted[0][p] || r.counted[1][p]
+}
+
+// turn starts a new page's memory of pairs, forgetting the oldest.
+func (r *keyRun) turn() {
+	r.served[1], r.served[0] = r.served[0], map[pair]bool{}
+	r.counted[1], r.counted[0] = r.counted[0], map[pair]bool{}
+}
+
+// count marks p as stepped over (skipped or failed) once per memory.
+func (r *keyRun) count(p pair, n *int) {
+	if !r.counted[0][p] && !r.counted[1][p] {
+		r.counted[0][p] = true
+		*n++
+	}
+}
+
+// scope serves the missing keys of one listing (q without its range).
+// The keys of its last page may stay pending for the next scope's; every
+// other page's are stored before the next page is asked for, as the
+// listing's offset counts on the stored pairs being gone from it.
+func (r *keyRun) scope(ctx context.Context, q url.Values) error {
+	limit := r.c.cfg.MissingKeysPageSize
+	q.Set("limit", strconv.Itoa(limit))
 	var offset int64
 	for page := 0; page < maxMissingKeyPages; page++ {
+		if page > 0 || len(r.pending) >= maxKeyBatch {
+			// Pairs that failed to store stay in the list, in front.
+			failed := r.flush(ctx)
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if page > 0 {
+				offset += int64(failed)
+			}
+		}
+		r.turn()
 		q.Set("offset", strconv.FormatInt(offset, 10))
 		var mk missingKeysResponse
-		if err := c.call(ctx, &request{method: http.MethodGet, path: "/v4/nodes/missingFileKeys", query: q, idempotent: true}, &mk); err != nil {
-			return st, fmt.Errorf("cannot list missing file keys: %w", err)
+		if err := r.c.call(ctx, &request{method: http.MethodGet, path: "/v4/nodes/missingFileKeys", query: q, idempotent: true}, &mk); err != nil {
+			return fmt.Errorf("cannot list missing file keys: %w", err)
 		}
-		if len(mk.Items) == 0 {
-			break
+		unserved, err := r.page(ctx, mk)
+		if err != nil {
+			return err
 		}
-		fileKeys := map[int64][]crypto.FileKey{}
-		for _, f := range mk.Files {
-			fileKeys[f.ID] = append(fileKeys[f.ID], f.FileKeyContainer)
+		last := len(mk.Items) < limit && mk.Range.Total <= offset+int64(len(mk.Items))
+		if len(mk.Items) == 0 || last {
+			return nil
 		}
-		userKeys := map[int64][]crypto.PublicKeyContainer{}
-		for _, u := range mk.Users {
-			userKeys[u.ID] = append(userKeys[u.ID], u.PublicKeyContainer)
-		}
-		skip := func(p pair) {
-			if !counted[p] {
-				counted[p] = true
-				st.Skipped++
-			}
-		}
-		var items []keyItem
-		unserved := 0 // items of this page that stay in the list
-		for _, it := range mk.Items {
-			p := pair{it.UserID, it.FileID}
-			if served[p] || counted[p] {
-				unserved++ // listed again: the server lags, or it failed before
-				continue
-			}
-			pk, err := c.plainKeyFor(ctx, plain, it.FileID, fileKeys[it.FileID])
-			if err != nil {
-				return st, fmt.Errorf("cannot distribute missing file keys: %w", err)
-			}
-			pubList := userKeys[it.UserID]
-			if pk == nil || len(pubList) == 0 {
-				unserved++
-				skip(p)
-				continue
-			}
-			wrapped := 0
-			for _, pc := range pubList {
-				pub, err := publicKey(pubs, pc)
-				if err != nil {
-					continue
-				}
-				fk, err := pub.WrapFileKey(*pk)
-				if err != nil {
-					continue
-				}
-				items = append(items, keyItem{p, userFileKeySetRequest{FileID: it.FileID, UserID: it.UserID, FileKey: fk}})
-				wrapped++
-			}
-			if wrapped == 0 {
-				unserved++
-				skip(p)
-			}
-		}
-		failed := c.storeKeys(ctx, items, served)
-		if err := ctx.Err(); err != nil {
-			return st, err
-		}
-		for _, p := range failed {
-			if !counted[p] {
-				counted[p] = true
-				st.Failed++
-			}
-		}
-		unserved += len(failed)
 		// Served items disappear from the list; the unserved stay in front.
 		offset += int64(unserved)
 	}
-	st.Set = len(served)
-	if st.Failed > 0 {
-		return st, fmt.Errorf("cannot store %d of %d missing file keys (%d skipped): %w", st.Failed, st.Failed+st.Set, st.Skipped, ErrIncomplete)
+	return nil
+}
+
+// page wraps the keys of one page of the listing for its pairs and adds
+// them to the pending keys; it returns how many of the page's items stay
+// in the list (stepped over, or listed again though already served).
+func (r *keyRun) page(ctx context.Context, mk missingKeysResponse) (unserved int, err error) {
+	fileKeys := map[int64][]crypto.FileKey{}
+	for _, f := range mk.Files {
+		fileKeys[f.ID] = append(fileKeys[f.ID], f.FileKeyContainer)
 	}
-	return st, nil
+	userKeys := map[int64][]crypto.PublicKeyContainer{}
+	for _, u := range mk.Users {
+		userKeys[u.ID] = append(userKeys[u.ID], u.PublicKeyContainer)
+	}
+	plain := map[int64]*crypto.PlainFileKey{} // nil value: this account cannot unwrap
+	pubs := map[string]*crypto.PublicKey{}    // by version and PEM
+	for _, it := range mk.Items {
+		p := pair{it.UserID, it.FileID}
+		if r.seen(p) {
+			unserved++ // listed again: the server lags, or it failed before
+			continue
+		}
+		pk, err := r.c.plainKeyFor(ctx, plain, it.FileID, fileKeys[it.FileID])
+		if err != nil {
+			return 0, fmt.Errorf("cannot distribute missing file keys: %w", err)
+		}
+		pubList := userKeys[it.UserID]
+		if pk == nil || len(pubList) == 0 {
+			unserved++
+			r.count(p, &r.st.Skipped)
+			continue
+		}
+		wrapped := 0
+		for _, pc := range pubList {
+			pub, err := publicKey(pubs, pc)
+			if err != nil {
+				continue
+			}
+			fk, err := pub.WrapFileKey(*pk)
+			if err != nil {
+				continue
+			}
+			r.pending = append(r.pending, keyItem{p, userFileKeySetRequest{FileID: it.FileID, UserID: it.UserID, FileKey: fk}})
+			wrapped++
+		}
+		if wrapped == 0 {
+			unserved++
+			r.count(p, &r.st.Skipped)
+		}
+	}
+	// Pending pairs count as served; those that fail to store are added
+	// to the offset when they do (scope).
+	return unserved, nil
+}
+
+// flush stores the pending keys, counts their pairs as set or failed and
+// returns how many pairs failed.
+func (r *keyRun) flush(ctx context.Context) int {
+	if len(r.pending) == 0 {
+		return 0
+	}
+	served := map[pair]bool{}
+	failed := r.c.storeKeys(ctx, r.pending, served)
+	r.pending = nil
+	if ctx.Err() != nil {
+		return 0
+	}
+	r.st.Set += len(served)
+	for p := range served {
+		r.served[0][p] = true
+	}
+	for _, p := range failed {
+		r.count(p, &r.st.Failed)
+	}
+	return len(failed)
 }
 
 // storeKeys stores items (several per pair when a user has several public

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/recording-storage/recording-storage/infra/errclass"
 	"github.com/recording-storage/recording-storage/messages"
@@ -15,6 +17,76 @@ import (
 // maxCreateConflicts bounds how often a room that another client created
 // concurrently (409) is looked up again.
 const maxCreateConflicts = 3
+
+// Room path cache: EnsureRoomPath resolves a path once and reuses the room
+// for RoomCacheTTL; a request that finds a cached room gone (404) forgets
+// it, so that the next EnsureRoomPath resolves the path again.
+const (
+	// RoomCacheTTL is how long a resolved room path is reused.
+	RoomCacheTTL = 15 * time.Minute
+	// maxCachedRooms bounds the cache; a full cache is emptied.
+	maxCachedRooms = 10_000
+)
+
+// roomKey is a room path below a parent room, its segments joined by "/".
+type roomKey struct {
+	parent int64
+	path   string
+}
+
+// roomCache holds the rooms EnsureRoomPath resolved and checked. Safe for
+// concurrent use.
+type roomCache struct {
+	mu    sync.Mutex
+	rooms map[roomKey]cachedRoom
+}
+
+type cachedRoom struct {
+	node Node
+	at   time.Time
+}
+
+func (rc *roomCache) get(k roomKey) (Node, bool) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	r, ok := rc.rooms[k]
+	if !ok || time.Since(r.at) >= RoomCacheTTL {
+		return Node{}, false
+	}
+	return r.node, true
+}
+
+func (rc *roomCache) put(k roomKey, n Node) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.rooms == nil || len(rc.rooms) >= maxCachedRooms {
+		rc.rooms = map[roomKey]cachedRoom{}
+	}
+	rc.rooms[k] = cachedRoom{node: n, at: time.Now()}
+}
+
+// forget drops every path that resolved to the room id, or that lies
+// below it.
+func (rc *roomCache) forget(id int64) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for k, r := range rc.rooms {
+		if r.node.ID == id || k.parent == id {
+			delete(rc.rooms, k)
+		}
+	}
+}
+
+// roomGone marks err, the failure of a request about the room id, with
+// ErrRoomNotFound when the server did not find the room (404), and forgets
+// the room's cached paths.
+func (c *Client) roomGone(id int64, err error) error {
+	if !IsStatus(err, http.StatusNotFound) {
+		return err
+	}
+	c.rooms.forget(id)
+	return fmt.Errorf("room %d: %w: %w", id, ErrRoomNotFound, err)
+}
 
 // Node returns a node by id.
 func (c *Client) Node(ctx context.Context, id int64) (Node, error) {
@@ -34,10 +106,18 @@ func (c *Client) Node(ctx context.Context, id int64) (Node, error) {
 // encrypted or where the account lacks create permission, with an error
 // wrapping ErrRoomNotEncrypted or ErrNoCreatePermission. An empty path means
 // the parent room itself.
+//
+// A path resolved and checked before is answered from the client's cache
+// without a request for RoomCacheTTL, unless a request found its room gone
+// since (see ErrRoomNotFound).
 func (c *Client) EnsureRoomPath(ctx context.Context, parentRoomID int64, path string) (Node, error) {
 	segs, err := splitRoomPath(path)
 	if err != nil {
 		return Node{}, err
+	}
+	key := roomKey{parent: parentRoomID, path: strings.Join(segs, "/")}
+	if n, ok := c.rooms.get(key); ok {
+		return n, nil
 	}
 	parent, err := c.Node(ctx, parentRoomID)
 	if err != nil {
@@ -68,16 +148,21 @@ func (c *Client) EnsureRoomPath(ctx context.Context, parentRoomID int64, path st
 	if cur.Permissions == nil || !cur.Permissions.Create {
 		return Node{}, fmt.Errorf("cannot use room path %q (room %d): %w", path, cur.ID, ErrNoCreatePermission)
 	}
+	c.rooms.put(key, cur)
 	return cur, nil
 }
 
 // LookupRoomPath resolves path below the room parentRoomID like
 // EnsureRoomPath, but creates nothing: found is false when a room of the
-// path does not exist.
+// path does not exist. A path EnsureRoomPath resolved is answered from the
+// cache as there.
 func (c *Client) LookupRoomPath(ctx context.Context, parentRoomID int64, path string) (n Node, found bool, err error) {
 	segs, err := splitRoomPath(path)
 	if err != nil {
 		return Node{}, false, err
+	}
+	if n, ok := c.rooms.get(roomKey{parent: parentRoomID, path: strings.Join(segs, "/")}); ok {
+		return n, true, nil
 	}
 	cur, err := c.Node(ctx, parentRoomID)
 	if err != nil {
@@ -149,7 +234,8 @@ const maxFoundFiles = 10_000
 // FindFiles returns the files directly in the room roomID whose names
 // contain text (DRACOON compares without regard to case), with their notes,
 // in one filtered listing (paged when long). text must not be empty nor
-// contain "|" or ":", which no node name holds.
+// contain "|" or ":", which no node name holds. A room that is gone gives
+// an error wrapping ErrRoomNotFound.
 func (c *Client) FindFiles(ctx context.Context, roomID int64, text string) ([]Node, error) {
 	if text == "" || strings.ContainsAny(text, "|:") {
 		return nil, errclass.AsPermanent(fmt.Errorf("cannot look up files in room %d by %q: not a text a name can hold", roomID, text))
@@ -169,7 +255,7 @@ func (c *Client) FindFiles(ctx context.Context, roomID int64, text string) ([]No
 	})
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("cannot look up the files named like %q in room %d: %w", text, roomID, err)
+		return nil, fmt.Errorf("cannot look up the files named like %q in room %d: %w", text, roomID, c.roomGone(roomID, err))
 	case len(files) > maxFoundFiles:
 		return nil, errclass.AsPermanent(fmt.Errorf("cannot look up the files named like %q in room %d: more than %d", text, roomID, maxFoundFiles))
 	}
@@ -218,51 +304,6 @@ func (c *Client) listNodes(ctx context.Context, q url.Values, each func(Node) bo
 			return nil
 		}
 	}
-}
-
-// maxRoomTreeSize bounds WalkRooms on a server that keeps answering rooms.
-const maxRoomTreeSize = 1_000_000
-
-// WalkRooms calls fn for the room rootID and every room below it, level by
-// level (breadth first), paging through each level. It stops at the first
-// error of fn.
-func (c *Client) WalkRooms(ctx context.Context, rootID int64, fn func(Node) error) error {
-	root, err := c.Node(ctx, rootID)
-	if err != nil {
-		return err
-	}
-	if root.Type != NodeTypeRoom {
-		return fmt.Errorf("cannot walk rooms below node %d: it is a %s: %w", rootID, root.Type, ErrInvalidPath)
-	}
-	queue := []Node{root}
-	seen := map[int64]bool{root.ID: true}
-	for len(queue) > 0 {
-		room := queue[0]
-		queue = queue[1:]
-		if err := fn(room); err != nil {
-			return err
-		}
-		q := url.Values{
-			"parent_id":   {strconv.FormatInt(room.ID, 10)},
-			"depth_level": {"0"},
-			"filter":      {"type:eq:room"},
-			"limit":       {strconv.Itoa(maxListLimit)},
-		}
-		err := c.listNodes(ctx, q, func(n Node) bool {
-			if n.Type == NodeTypeRoom && !seen[n.ID] {
-				seen[n.ID] = true
-				queue = append(queue, n)
-			}
-			return true
-		})
-		if err != nil {
-			return fmt.Errorf("cannot list rooms below room %d: %w", room.ID, err)
-		}
-		if len(seen) > maxRoomTreeSize {
-			return fmt.Errorf("cannot walk rooms below room %d: more than %d rooms", rootID, maxRoomTreeSize)
-		}
-	}
-	return nil
 }
 
 // createRoom creates the room name below parent, inheriting its permissions.

@@ -324,6 +324,9 @@ var (
 	// result could not be learned: the file may or may not exist. Look it up
 	// (FindFile) before uploading it again.
 	ErrOutcomeUnknown = errclass.New(errclass.Unknown, "outcome of the upload completion is unknown")
+	// ErrRoomNotFound reports a room that is gone (404), such as a room
+	// whose id was resolved earlier and reused: resolve its path again.
+	ErrRoomNotFound = errclass.New(errclass.Transient, "room not found")
 	// ErrIncomplete reports a key distribution that could not serve every
 	// user; a later run may.
 	ErrIncomplete = errclass.New(errclass.Transient, "key distribution incomplete")

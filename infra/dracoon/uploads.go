@@ -32,8 +32,11 @@ const (
 	presignMaxAge = 30 * time.Minute
 	// cancelTimeout bounds the cancellation of a failed upload.
 	cancelTimeout = 30 * time.Second
-	// pollMin and pollMax bound the delay between S3 status polls.
-	pollMin, pollMax = 20 * time.Millisecond, 2 * time.Second
+	// pollFirst is the wait before the first status poll of an S3
+	// completion; each further wait is pollGrowth times longer, at most
+	// pollMax. A server that assembles a file within 400 ms is polled
+	// twice at most.
+	pollFirst, pollGrowth, pollMax = 100 * time.Millisecond, 3, 2 * time.Second
 )
 
 // ResolutionStrategy says what completing an upload does when a file of the
@@ -122,7 +125,8 @@ type presigned struct {
 }
 
 // StartUpload opens an upload channel for spec: S3 direct when the server's
-// system info reports S3 storage, else proxy chunks.
+// system info reports S3 storage, else proxy chunks. A parent room that is
+// gone gives an error wrapping ErrRoomNotFound.
 func (c *Client) StartUpload(ctx context.Context, spec UploadSpec) (*Upload, error) {
 	if err := spec.check(); err != nil {
 		return nil, fmt.Errorf("cannot start upload: %w", err)
@@ -142,7 +146,7 @@ func (c *Client) StartUpload(ctx context.Context, spec UploadSpec) (*Upload, err
 	// channel, which the server expires: safe to retry.
 	if err := c.call(ctx, &request{method: http.MethodPost, path: "/v4/nodes/files/uploads", body: req,
 		ok: []int{http.StatusCreated}, idempotent: true}, &cu); err != nil {
-		return nil, fmt.Errorf("cannot create upload channel for %q: %w", spec.Name, err)
+		return nil, fmt.Errorf("cannot create upload channel for %q: %w", spec.Name, c.roomGone(spec.ParentID, err))
 	}
 	if !si.UseS3Storage {
 		if err := c.checkURL(ctx, cu.UploadURL, "upload URL", false); err != nil {
@@ -639,8 +643,11 @@ func (u *Upload) status(ctx context.Context) (uploadStatus, error) {
 // starting from st when it is already known.
 func (u *Upload) pollS3(ctx context.Context, st uploadStatus) (Node, error) {
 	deadline := time.Now().Add(u.c.cfg.S3PollTimeout)
-	for wait := pollMin; ; wait = min(wait*2, pollMax) {
+	for wait := pollFirst; ; wait = min(wait*pollGrowth, pollMax) {
 		if st.Status == "" {
+			if err := sleep(ctx, wait); err != nil {
+				return Node{}, unknownOutcome(err)
+			}
 			var err error
 			if st, err = u.status(ctx); err != nil {
 				if IsStatus(err, http.StatusNotFound) {
@@ -673,9 +680,6 @@ func (u *Upload) pollS3(ctx context.Context, st uploadStatus) (Node, error) {
 		}
 		if time.Now().After(deadline) {
 			return Node{}, fmt.Errorf("cannot complete S3 upload: still %q after %s: %w", st.Status, u.c.cfg.S3PollTimeout, ErrOutcomeUnknown)
-		}
-		if err := sleep(ctx, wait); err != nil {
-			return Node{}, unknownOutcome(err)
 		}
 		st = uploadStatus{}
 	}

@@ -130,3 +130,42 @@ func TestMissingFileKeys_and_distribution(t *testing.T) {
 	svc.expectError(http.MethodPost, "/api/v4/nodes/files/keys", map[string]any{"items": []any{
 		map[string]any{"fileId": 4242, "userId": userAlice, "fileKey": aliceKey}}}, http.StatusNotFound, code(-40751))
 }
+
+// TestMissingFileKeys_account_wide: without room_id and file_id the listing
+// covers every file the caller holds a key for, in every encrypted room,
+// ordered by file then user and paged with offset and limit; each page
+// names only its own files and users.
+func TestMissingFileKeys_account_wide(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, emulator.Config{})
+	svc := e.svc()
+	svcKey := testKey("RSA-4096/AES-256-GCM", "svc")
+	var sub node
+	svc.call(http.MethodPost, "/api/v4/nodes/rooms", map[string]any{"name": "sub", "parentId": roomRecordings,
+		"inheritPermissions": true}, http.StatusCreated, &sub)
+	f1 := svc.uploadFile(roomRecordings, "one.mp4", pattern(100, 1), 64, &svcKey)
+	f2 := svc.uploadFile(sub.ID, "two.mp4", pattern(100, 2), 64, &svcKey)
+
+	var all missingKeys
+	svc.call(http.MethodGet, "/api/v4/nodes/missingFileKeys", nil, http.StatusOK, &all)
+	var items []string
+	for _, it := range all.Items {
+		items = append(items, fmt.Sprintf("%d/%d", it.FileID, it.UserID))
+	}
+	want := fmt.Sprint([]string{fmt.Sprintf("%d/2", f1.ID), fmt.Sprintf("%d/3", f1.ID), fmt.Sprintf("%d/2", f2.ID), fmt.Sprintf("%d/3", f2.ID)})
+	if fmt.Sprint(items) != want || all.Range.Total != 4 || all.Range.Limit != 100 {
+		t.Fatalf("items %v (total %d, limit %d), want %s", items, all.Range.Total, all.Range.Limit, want)
+	}
+
+	var first, second missingKeys
+	svc.call(http.MethodGet, "/api/v4/nodes/missingFileKeys?offset=0&limit=3", nil, http.StatusOK, &first)
+	svc.call(http.MethodGet, "/api/v4/nodes/missingFileKeys?offset=3&limit=3", nil, http.StatusOK, &second)
+	if len(first.Items) != 3 || len(second.Items) != 1 || first.Range.Total != 4 || second.Range.Total != 4 {
+		t.Fatalf("pages of 3: %d and %d items (totals %d, %d)", len(first.Items), len(second.Items), first.Range.Total, second.Range.Total)
+	}
+	// Bob has two key pairs: he is named once per public key.
+	if len(second.Files) != 1 || second.Files[0].ID != f2.ID || len(second.Users) != 2 ||
+		second.Users[0].ID != userBob || second.Users[1].ID != userBob {
+		t.Fatalf("page 2 names files %+v and users %+v, want file %d and bob's two public keys only", second.Files, second.Users, f2.ID)
+	}
+}

@@ -124,6 +124,7 @@ type Server struct {
 	handler http.Handler
 	faults  *faultInjector
 	bufs    sync.Pool // *[]byte of copyBufSize, for streaming upload bodies
+	counter requestCounter
 
 	mu          sync.Mutex
 	st          *state
@@ -244,6 +245,7 @@ func (s *Server) routes() http.Handler {
 
 	mux.HandleFunc("GET /api/v4/downloads/{token}", s.public(s.handleDownload))
 	mux.HandleFunc("PUT "+S3PathPrefix+"{upload_id}/{part}", s.handleS3Put)
+	mux.HandleFunc("GET "+RequestsPath, s.handleRequests)
 
 	mux.HandleFunc("/api/", s.public(func(w http.ResponseWriter, r *http.Request) error {
 		return apiErrNull(http.StatusNotFound, "no such route in the emulator: "+r.Method+" "+r.URL.Path)
@@ -410,16 +412,16 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach Hijack and Flush.
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
-// logRequests logs one line per request with the route pattern (never the
-// path: upload and download paths carry secret tokens).
+// logRequests logs one line per request with its route (never the path:
+// upload and download paths carry secret tokens) and counts it by route.
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
-		route := r.Pattern
-		if route == "" {
-			route = r.Method + " (unmatched)"
+		route := routeOf(r)
+		if route != "GET "+RequestsPath {
+			s.counter.add(route)
 		}
 		s.log.WithFields(logrus.Fields{
 			"route":       route,
@@ -443,4 +445,27 @@ func (s *Server) OpenUploads() int {
 		}
 	}
 	return n
+}
+
+// DeleteNode deletes the node id and every node below it, with their
+// members and file keys, as a user deleting a room would (a test hook:
+// the emulator has no delete route).
+func (s *Server) DeleteNode(id int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	gone := map[int64]bool{id: true}
+	for changed := true; changed; {
+		changed = false
+		for nid, n := range s.st.Nodes {
+			if !gone[nid] && gone[n.ParentID] {
+				gone[nid], changed = true, true
+			}
+		}
+	}
+	for nid := range gone {
+		delete(s.st.Nodes, nid)
+		delete(s.st.Members, nid)
+		delete(s.st.FileKeys, nid)
+	}
+	_ = s.commitLocked()
 }

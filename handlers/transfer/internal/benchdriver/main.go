@@ -96,6 +96,7 @@ func main() {
 	flag.StringVar(&e.seed, "seed", "", "emulator: seed file")
 	flag.StringVar(&e.publicURL, "public-url", "", "emulator: the URL clients reach it at (default http://LISTEN)")
 	flag.BoolVar(&e.direct, "s3-direct-upload", true, "emulator: S3 direct uploads (else proxy chunks)")
+	flag.DurationVar(&e.finishDelay, "s3-finish-delay", 0, "emulator: how long a completed S3 upload stays \"finishing\"; 0: none, and content is discarded; more: content is stored, as without the benchmark mode")
 	flag.Parse()
 	if e.serve {
 		if err := serveEmulator(e); err != nil {
@@ -219,10 +220,11 @@ type emuOptions struct {
 	serve                         bool
 	listen, data, seed, publicURL string
 	direct                        bool
+	finishDelay                   time.Duration
 }
 
-// serveEmulator serves the emulator with DiscardContent until SIGTERM or
-// SIGINT.
+// serveEmulator serves the emulator with DiscardContent (or, with an S3
+// finish delay, storing content as DRACOON would) until SIGTERM or SIGINT.
 func serveEmulator(o emuOptions) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -238,7 +240,8 @@ func serveEmulator(o emuOptions) error {
 	if o.publicURL == "" {
 		o.publicURL = "http://" + ln.Addr().String()
 	}
-	emu, err := emulator.New(emulator.Config{DataDir: o.data, Seed: seed, PublicURL: o.publicURL, DiscardContent: true})
+	emu, err := emulator.New(emulator.Config{DataDir: o.data, Seed: seed, PublicURL: o.publicURL,
+		DiscardContent: o.finishDelay <= 0, S3FinishDelay: o.finishDelay})
 	if err != nil {
 		ln.Close()
 		return err

@@ -37,6 +37,7 @@ func DefaultSkips() []Skip {
 	return []Skip{
 		{PathPrefix: "/oauth/", Reason: "OAuth endpoints are outside the /api document"},
 		{Method: http.MethodPut, PathPrefix: emulator.S3PathPrefix, Reason: "presigned S3 part upload, not a DRACOON route"},
+		{Method: http.MethodGet, PathPrefix: emulator.RequestsPath, Reason: "the emulator's request counter, not a DRACOON route"},
 	}
 }
 
