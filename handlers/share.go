@@ -6,9 +6,11 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/sirupsen/logrus"
 
 	"github.com/recording-storage/recording-storage/handlers/steps"
 	"github.com/recording-storage/recording-storage/infra/dracoon"
+	"github.com/recording-storage/recording-storage/infra/logging"
 	"github.com/recording-storage/recording-storage/messages"
 )
 
@@ -38,18 +40,35 @@ type ShareRequested struct {
 	Steps  Steps
 	Keys   KeysHook // may be nil
 	Sweeps *Sweeps  // coalesces sweeps; nil: every sweep request is served
+	Logger logrus.FieldLogger
 }
 
-// Handle serves the ShareRequest in msg.
+// Handle serves the ShareRequest in msg. A sweep that fails is logged
+// (code 15016) and done with: the next interval sweeps again, so a sweep
+// is never retried for hours and then poisoned; only a stopping service
+// gives it back to its queue.
 func (s ShareRequested) Handle(msg *message.Message) error {
 	req, err := messages.Decode[messages.ShareRequest](msg)
 	if err != nil {
 		return err
 	}
-	if !req.Sweep || s.Sweeps == nil {
+	if !req.Sweep {
 		return share(msg, s.Steps, s.Keys, req)
 	}
-	return s.Sweeps.serve(msg.Context(), req, func() error { return share(msg, s.Steps, s.Keys, req) })
+	sweep := func() error { return share(msg, s.Steps, s.Keys, req) }
+	if s.Sweeps != nil {
+		err = s.Sweeps.serve(msg.Context(), req, sweep)
+	} else {
+		err = sweep()
+	}
+	if err == nil || msg.Context().Err() != nil {
+		return err
+	}
+	if s.Logger != nil {
+		logging.WithCode(s.Logger, logging.CodeSharerError).WithError(err).WithField("instance", req.Instance).
+			Error("sweep failed; the next interval sweeps again")
+	}
+	return nil
 }
 
 // Sweeps coalesces the sweep requests of an instance in one process: one

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	logtest "github.com/sirupsen/logrus/hooks/test"
+
 	"github.com/recording-storage/recording-storage/handlers/steps"
 	"github.com/recording-storage/recording-storage/infra/dracoon"
 	"github.com/recording-storage/recording-storage/messages"
@@ -80,11 +82,17 @@ func TestShareRequested_coalesces_sweeps(t *testing.T) {
 		t.Errorf("a request without its time: %v, %d sweeps, want it served", err, st.calls.Load())
 	}
 
+	// A failed sweep is logged and done with (the next interval sweeps
+	// again), not retried into the poison queue; it covers nothing.
 	failing := &sweepSteps{fail: 1}
-	h = ShareRequested{Steps: failing, Sweeps: NewSweeps()}
+	log, hook := logtest.NewNullLogger()
+	h = ShareRequested{Steps: failing, Sweeps: NewSweeps(), Logger: log}
 	at := time.Now()
-	if err := handle("c.example", at); err == nil {
-		t.Fatal("the failing sweep did not fail")
+	if err := handle("c.example", at); err != nil || failing.calls.Load() != 1 {
+		t.Fatalf("a failing sweep: %v after %d sweeps, want it logged, not returned", err, failing.calls.Load())
+	}
+	if e := hook.LastEntry(); e == nil || e.Data["code"] != 15016 || e.Data["instance"] != "c.example" {
+		t.Errorf("a failing sweep logged %+v, want code 15016 with its instance", e)
 	}
 	if err := handle("c.example", at); err != nil || failing.calls.Load() != 2 {
 		t.Errorf("after a failed sweep: %v, %d sweeps, want the request served again", err, failing.calls.Load())

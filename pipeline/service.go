@@ -155,7 +155,8 @@ func (s *Service) addStage(stage string) error {
 			return err
 		}
 		return s.addConsumer(stage, "share-requested", st.Share.Topic, st.Share.Workers,
-			handlers.ShareRequested{Steps: steps, Keys: s.counters.keys, Sweeps: handlers.NewSweeps()}.Handle)
+			handlers.ShareRequested{Steps: steps, Keys: s.counters.keys, Sweeps: handlers.NewSweeps(),
+				Logger: s.opts.Logger}.Handle)
 	case handlers.StageSweep:
 		return nil // see Run
 	}
