@@ -50,38 +50,8 @@ func TestService_poisons_after_max_deliveries(t *testing.T) {
 	cfg := memoryConfig(50 * time.Millisecond)
 	cfg.Stages.MaxDeliveries = 3
 	f := &failingSteps{}
-	log := logrus.New()
-	log.SetLevel(logrus.PanicLevel)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	svc, err := pipeline.New(ctx, pipeline.Options{Config: cfg, Stages: []string{"resolve"}, Steps: f, Logger: log,
-		Retry: middleware.Retry{MaxRetries: 1, InitialInterval: time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	watch, err := svc.Transport().Subscriber("test", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	poisoned, err := watch.Subscribe(ctx, cfg.Stages.Poison)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	<-svc.Running()
-	job := &messages.Job{Version: messages.JobVersion, ID: "j1", Instance: "x.example", Meeting: messages.Meeting{ID: 7}}
-	msg, err := messages.New(job, job.ID, job.Meeting.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := svc.Transport().Publisher()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pub.Publish(cfg.Stages.Resolve.Topic, msg); err != nil {
-		t.Fatal(err)
-	}
+	pub, poisoned, _ := runStage(t, cfg, "resolve", f, cfg.Stages.Rooms.Topic)
+	publishJob(t, pub, cfg.Stages.Resolve.Topic, nil)
 	select {
 	case pm := <-poisoned:
 		pm.Ack()
@@ -90,14 +60,12 @@ func TestService_poisons_after_max_deliveries(t *testing.T) {
 			md.Get(pipeline.MetaPoisonDeliveries) != "3" || md.Get(messages.MetaJobID) != "j1" {
 			t.Errorf("poison copy metadata %v", md)
 		}
-	case <-ctx.Done():
+	case <-time.After(20 * time.Second):
 		t.Fatal("not poisoned")
 	}
 	if got := f.calls.Load(); got != 6 {
 		t.Errorf("%d attempts, want 6 (3 deliveries x 2 attempts)", got)
 	}
-	cancel()
-	<-done
 }
 
 // outageSteps fails every resolve transiently until the outage ends, then
@@ -129,53 +97,33 @@ func TestService_survives_an_outage(t *testing.T) {
 		t.Fatalf("outage %s must lie between the old budget %s and the new %s", outage, old, cfg.Stages.OutageBudget())
 	}
 	f := &outageSteps{until: time.Now().Add(outage)}
-	log := logrus.New()
-	log.SetLevel(logrus.PanicLevel)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	svc, err := pipeline.New(ctx, pipeline.Options{Config: cfg, Stages: []string{"resolve"}, Steps: f, Logger: log,
-		Retry: middleware.Retry{MaxRetries: 1, InitialInterval: time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	watch, err := svc.Transport().Subscriber("test", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	poisoned, err := watch.Subscribe(ctx, cfg.Stages.Poison)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resolved, err := watch.Subscribe(ctx, cfg.Stages.Rooms.Topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	<-svc.Running()
-	job := &messages.Job{Version: messages.JobVersion, ID: "j1", Instance: "x.example", Meeting: messages.Meeting{ID: 7}}
-	msg, err := messages.New(job, job.ID, job.Meeting.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := svc.Transport().Publisher()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pub.Publish(cfg.Stages.Resolve.Topic, msg); err != nil {
-		t.Fatal(err)
-	}
+	pub, poisoned, resolved := runStage(t, cfg, "resolve", f, cfg.Stages.Rooms.Topic)
+	publishJob(t, pub, cfg.Stages.Resolve.Topic, nil)
 	select {
 	case m := <-resolved:
 		m.Ack()
 	case pm := <-poisoned:
 		pm.Ack()
 		t.Fatalf("poisoned during the outage after %d attempts: %v", f.calls.Load(), pm.Metadata)
-	case <-ctx.Done():
+	case <-time.After(20 * time.Second):
 		t.Fatal("neither resolved nor poisoned")
 	}
-	cancel()
-	<-done
+}
+
+// publishJob publishes a job message to topic, changed by mod (nil: none).
+func publishJob(t *testing.T, pub message.Publisher, topic string, mod func(*message.Message)) {
+	t.Helper()
+	job := &messages.Job{Version: messages.JobVersion, ID: "j1", Instance: "x.example", Meeting: messages.Meeting{ID: 7}}
+	msg, err := messages.New(job, job.ID, job.Meeting.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mod != nil {
+		mod(msg)
+	}
+	if err := pub.Publish(topic, msg); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // runStage runs one stage of a memory-transport service with steps and
@@ -232,16 +180,10 @@ func TestService_failed_output_publish_is_poisoned(t *testing.T) {
 	cfg := memoryConfig(50 * time.Millisecond)
 	cfg.Stages.MaxDeliveries = 3
 	pub, poisoned, out := runStage(t, cfg, "resolve", &growingSteps{}, cfg.Stages.Rooms.Topic)
-	job := &messages.Job{Version: messages.JobVersion, ID: "j1", Instance: "x.example", Meeting: messages.Meeting{ID: 7}}
-	msg, err := messages.New(job, job.ID, job.Meeting.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The job fits with the correlation id; the resolved job, longer, does not.
-	middleware.SetCorrelationID(strings.Repeat("c", pipeline.MaxMessageSize-len(msg.Payload)-300), msg)
-	if err := pub.Publish(cfg.Stages.Resolve.Topic, msg); err != nil {
-		t.Fatal(err)
-	}
+	publishJob(t, pub, cfg.Stages.Resolve.Topic, func(msg *message.Message) {
+		middleware.SetCorrelationID(strings.Repeat("c", pipeline.MaxMessageSize-len(msg.Payload)-300), msg)
+	})
 	select {
 	case pm := <-poisoned:
 		pm.Ack()
@@ -301,14 +243,7 @@ func TestService_attempt_timeout(t *testing.T) {
 	cfg.Stages.Resolve.Timeout = 200 * time.Millisecond
 	h := &hangingSteps{}
 	pub, poisoned, _ := runStage(t, cfg, "resolve", h, cfg.Stages.Rooms.Topic)
-	job := &messages.Job{Version: messages.JobVersion, ID: "j1", Instance: "x.example", Meeting: messages.Meeting{ID: 7}}
-	msg, err := messages.New(job, job.ID, job.Meeting.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pub.Publish(cfg.Stages.Resolve.Topic, msg); err != nil {
-		t.Fatal(err)
-	}
+	publishJob(t, pub, cfg.Stages.Resolve.Topic, nil)
 	select {
 	case pm := <-poisoned:
 		pm.Ack()

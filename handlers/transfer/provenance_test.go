@@ -247,16 +247,7 @@ func TestTransfer_two_engines_race(t *testing.T) {
 		}
 		e.sourceGone(t, "race/rec.mp4", true)
 		members := e.members(t)
-		for _, tg := range targets {
-			files := e.roomFiles(t, tg, "rec")
-			if len(files) != 1 {
-				t.Fatalf("room %s holds %d files, want 1: %+v", tg.Path, len(files), files)
-			}
-			e.checkDecrypts(t, members, files[0].ID, sha256.Sum256(data))
-		}
-		if n := e.emu.Emu.OpenUploads(); n != 0 {
-			t.Errorf("%d upload channels left open", n)
-		}
+		e.oneCopyEach(t, members, targets, "rec", sha256.Sum256(data))
 
 		// The second engine reads only after the first removed the source:
 		// its read fails (404) and the rooms, looked at again, say done.
@@ -278,17 +269,24 @@ func TestTransfer_two_engines_race(t *testing.T) {
 		if errs[1] != nil || results[1].Files[0].Removal != s3source.AlreadyGone {
 			t.Fatalf("second engine: %+v, %v; want done, the source already gone", results[1], errs[1])
 		}
-		for _, tg := range targets {
-			files := e.roomFiles(t, tg, "late")
-			if len(files) != 1 {
-				t.Fatalf("room %s holds %d files, want 1: %+v", tg.Path, len(files), files)
-			}
-			e.checkDecrypts(t, members, files[0].ID, sha256.Sum256(data))
-		}
-		if n := e.emu.Emu.OpenUploads(); n != 0 {
-			t.Errorf("%d upload channels left open", n)
-		}
+		e.oneCopyEach(t, members, targets, "late", sha256.Sum256(data))
 	})
+}
+
+// oneCopyEach checks that every target holds one file named like text,
+// which every member decrypts to sum, and that no upload channel is open.
+func (e *env) oneCopyEach(t *testing.T, members map[string]*dracoon.Client, targets []Target, text string, sum [32]byte) {
+	t.Helper()
+	for _, tg := range targets {
+		files := e.roomFiles(t, tg, text)
+		if len(files) != 1 {
+			t.Fatalf("room %s holds %d files, want 1: %+v", tg.Path, len(files), files)
+		}
+		e.checkDecrypts(t, members, files[0].ID, sum)
+	}
+	if n := e.emu.Emu.OpenUploads(); n != 0 {
+		t.Errorf("%d upload channels left open", n)
+	}
 }
 
 // gatedSource holds every read until gate is closed, and closes reading
