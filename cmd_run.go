@@ -123,7 +123,7 @@ func healthChecks(ctx context.Context, env *env, svc *pipeline.Service) ([]https
 			}
 			var errs []error
 			for _, d := range domains {
-				if err := env.steps.Ping(ctx, d); err != nil {
+				if err := env.steps.CheckInstance(ctx, d); err != nil {
 					errs = append(errs, fmt.Errorf("instance %s: %w", d, err))
 				}
 			}

@@ -117,6 +117,12 @@ type Stages struct {
 	RetryDelay time.Duration `yaml:"retry_delay"`
 	// MaxDeliveries is how often a message is tried before it goes to the poison queue.
 	MaxDeliveries int `yaml:"max_deliveries"`
+	// CreateResources lets `run` create the topics, queues and subscriptions
+	// of the whole configuration that are missing and set the queues'
+	// attributes (aws transport). False: `run` creates and changes nothing,
+	// it only looks up its own stages' queues and topics and fails, naming
+	// each, when one is missing.
+	CreateResources bool `yaml:"create_resources"`
 }
 
 // Stage is one stage's topic and its concurrency.
@@ -246,6 +252,7 @@ func Default() Config {
 			VisibilityTimeout: DefaultVisibilityTimeout,
 			RetryDelay:        DefaultRetryDelay,
 			MaxDeliveries:     DefaultMaxDeliveries,
+			CreateResources:   true,
 		},
 		S3: S3{ChunkSize: DefaultChunkSize, RemoveAfterTransfer: true, Parallel: DefaultTransferParallel,
 			PartsInFlight: DefaultPartsInFlight, MemoryBudget: DefaultMemoryBudget},

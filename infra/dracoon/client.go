@@ -52,6 +52,11 @@ const (
 	DefaultPartConcurrency = conf.DefaultTransferParallel
 	// DefaultS3PollTimeout bounds the wait for an S3 upload to finish.
 	DefaultS3PollTimeout = 10 * time.Minute
+	// DefaultLoginBackoff is how long a refused login is remembered before
+	// the password is tried again; it doubles while the login keeps failing.
+	DefaultLoginBackoff = 5 * time.Minute
+	// DefaultMaxLoginBackoff caps the wait between refused logins.
+	DefaultMaxLoginBackoff = time.Hour
 )
 
 // Limits of the API and of S3.
@@ -102,6 +107,13 @@ type Config struct {
 	// S3PollTimeout bounds the wait for an S3 upload to finish; zero means
 	// DefaultS3PollTimeout.
 	S3PollTimeout time.Duration
+	// LoginBackoff is how long a refused login (the token endpoint's 400 or
+	// 401 to the password grant) is remembered: until then every request
+	// fails with it at once, without asking the server, so that a wrong
+	// password cannot lock the account. It doubles with every further
+	// refusal up to MaxLoginBackoff. Zero means DefaultLoginBackoff and
+	// DefaultMaxLoginBackoff.
+	LoginBackoff, MaxLoginBackoff time.Duration
 	// HTTPClient replaces the client's own HTTP client (tests).
 	HTTPClient *http.Client
 	// Logger receives retries and lifecycle events; nil discards.
@@ -155,6 +167,12 @@ func (c *Config) setDefaults() {
 	if c.S3PollTimeout == 0 {
 		c.S3PollTimeout = DefaultS3PollTimeout
 	}
+	if c.LoginBackoff == 0 {
+		c.LoginBackoff = DefaultLoginBackoff
+	}
+	if c.MaxLoginBackoff == 0 {
+		c.MaxLoginBackoff = max(DefaultMaxLoginBackoff, c.LoginBackoff)
+	}
 	if c.Logger == nil {
 		l := logrus.New()
 		l.SetOutput(io.Discard)
@@ -183,6 +201,9 @@ func (c Config) Validate() error {
 	}
 	if c.MinBackoff < 0 || c.MaxBackoff < c.MinBackoff {
 		errs = append(errs, errors.New("dracoon.Config backoff bounds are invalid"))
+	}
+	if c.LoginBackoff < 0 || c.MaxLoginBackoff < c.LoginBackoff {
+		errs = append(errs, errors.New("dracoon.Config.LoginBackoff and MaxLoginBackoff are invalid"))
 	}
 	return errors.Join(errs...)
 }
