@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -109,9 +108,7 @@ func (b *awsBackend) ensureTopic(ctx context.Context, topic string) (sns.TopicAr
 }
 
 // queueAttributes are applied to every queue the transport reads, new or not.
-func (b *awsBackend) queueAttributes() map[string]string {
-	return map[string]string{string(sqstypes.QueueAttributeNameVisibilityTimeout): strconv.Itoa(int(b.visibility))}
-}
+func (b *awsBackend) queueAttributes() map[string]string { return queueAttributes(b.cfg.Stages) }
 
 // ensureInbound makes sure the inbound queue exists, given by name (created
 // if missing) or by URL (which must exist), applies the queue attributes and
@@ -383,6 +380,9 @@ func (s *awsSubscriber) SubscribeInitialize(topic string) error {
 }
 
 func (s *awsSubscriber) initialize(ctx context.Context, topic string) (string, error) {
+	if !s.backend.cfg.Stages.CreateResources {
+		return s.backend.lookupQueue(ctx, s.stage, topic)
+	}
 	if s.stage == StageParse {
 		return s.backend.ensureInbound(ctx, topic)
 	}
