@@ -54,6 +54,8 @@ func commands() map[string]command {
 		"submit":           {"validate a job message and send it to the inbound queue", runSubmit},
 		"process":          {"run one job message through every stage in this process, without queues", runProcess},
 		"poison":           {"list, show, requeue or purge the messages of the poison queue", runPoison},
+		"topology":         {"print the topics, queues and subscriptions the configuration implies", runTopology},
+		"iam-policy":       {"print the least-privilege IAM policy of a process running given stages", runIAMPolicy},
 	}
 }
 

@@ -39,7 +39,7 @@ func (b *awsBackend) lookup(ctx context.Context, stages []string) error {
 	note := func(what string, err error) {
 		switch {
 		case errors.Is(err, errMissing):
-			missing = append(missing, what)
+			missing = appendNew(missing, what)
 		case err != nil:
 			errs = append(errs, err)
 		}
@@ -74,7 +74,7 @@ func (b *awsBackend) lookup(ctx context.Context, stages []string) error {
 			subscribed, err := b.lookupSubscription(ctx, topic, url)
 			note("", err)
 			if err == nil && !subscribed {
-				missing = append(missing, fmt.Sprintf("subscription of queue %s to topic %s", queue, topic))
+				missing = appendNew(missing, fmt.Sprintf("subscription of queue %s to topic %s", queue, topic))
 			}
 		}
 		for _, topic := range io.Publishes {
@@ -83,21 +83,9 @@ func (b *awsBackend) lookup(ctx context.Context, stages []string) error {
 	}
 	if len(missing) > 0 {
 		errs = append(errs, errclass.AsPermanent(fmt.Errorf("stages.create_resources is false and %d resources of stages %s are missing: %s (see `recording-storage topology`)",
-			len(missing), strings.Join(stages, ","), strings.Join(dedupe(missing), ", "))))
+			len(missing), strings.Join(stages, ","), strings.Join(missing, ", "))))
 	}
 	return errors.Join(errs...)
-}
-
-func dedupe(list []string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, s := range list {
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // lookupQueue returns the URL of the queue stage reads for topic (for
