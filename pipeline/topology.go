@@ -152,3 +152,8 @@ func queueAttributes(s conf.Stages) map[string]string {
 // SelectStages checks a list of stage names (as `run --stages` takes them)
 // and returns them without duplicates; empty means every stage.
 func SelectStages(list []string) ([]string, error) { return selectStages(list) }
+
+// DrainTimeout is how long a stopping service waits for the handlers in
+// flight before it closes (see Service.Run); a deployment's grace period
+// must exceed it and the HTTP server's shutdown.
+const DrainTimeout = routerCloseTimeout
