@@ -88,9 +88,13 @@ func TestRun_stages_alone(t *testing.T) {
 		name  string
 		stage string
 		env   map[string]string
+		want  []string // on /metrics
 	}{
-		{name: "sweep", stage: "sweep", env: map[string]string{"RS_SHARER_INSTANCES": "local.recording-storage.test"}},
-		{name: "parse_without_instance_file", stage: "parse", env: map[string]string{"RS_INSTANCES_FILE": "/nonexistent/instances.yaml"}},
+		{name: "sweep", stage: "sweep", env: map[string]string{"RS_SHARER_INSTANCES": "local.recording-storage.test"},
+			want: []string{"\nrecording_storage_sweep_interval_seconds 3600\n", "\nrecording_storage_sweep_last_success_timestamp_seconds 1."}},
+		{name: "parse_without_instance_file", stage: "parse", env: map[string]string{"RS_INSTANCES_FILE": "/nonexistent/instances.yaml"},
+			want: []string{`recording_storage_poisoned_total{class="permanent",stage="parse"} 0`, `recording_storage_retries_total{stage="parse"} 0`,
+				`recording_storage_queue_messages{queue="run-`, `recording_storage_queue_oldest_message_age_seconds{queue="run-`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -105,8 +109,10 @@ func TestRun_stages_alone(t *testing.T) {
 				}
 			}
 			_, metrics := getUntil(t, addr, "/metrics", http.StatusOK)
-			if !strings.Contains(metrics, "recording_storage_healthcheck_up{") {
-				t.Errorf("/metrics has no health check gauge")
+			for _, want := range append(tt.want, "recording_storage_healthcheck_up{") {
+				if !strings.Contains(metrics, want) {
+					t.Errorf("/metrics has no %q", want)
+				}
 			}
 			for _, dep := range []string{"dracoon_error", "s3_error"} {
 				if strings.Contains(metrics, `check="`+dep+`"`) {
@@ -145,9 +151,11 @@ func TestRun_create_resources_false(t *testing.T) {
 			t.Errorf("run's error names %q, which stage rooms does not use: %s", notOwn, errOut)
 		}
 	}
-	// Nothing was created: a second run fails the same way.
-	if code, _, errOut2 := run(t, "run", "--stages", "rooms"); code != 1 || errOut2 != errOut {
-		t.Errorf("second run exited %d with %q, want 1 with %q", code, errOut2, errOut)
+	// Nothing was created: a second run fails the same way (the log entry
+	// before the reason differs in its time).
+	reason := func(errOut string) string { return errOut[strings.LastIndex(errOut, "\nrun: ")+1:] }
+	if code, _, errOut2 := run(t, "run", "--stages", "rooms"); code != 1 || reason(errOut2) != reason(errOut) {
+		t.Errorf("second run exited %d with %q, want 1 with %q", code, reason(errOut2), reason(errOut))
 	}
 
 	cfg.Stages.CreateResources = true

@@ -61,6 +61,8 @@ type Service struct {
 	router    *message.Router
 	stages    []string
 	counters  *counters
+	queues    *queueMetrics   // nil: no registry, or no SQS
+	onSweep   func(time.Time) // records a sweep; nil: no registry or no sweep
 	publisher message.Publisher
 	handlers  map[string][]*message.Handler // by stage
 
@@ -102,6 +104,17 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		handlers: map[string][]*message.Handler{}, running: make(chan struct{})}
 	if s.counters, err = newCounters(opts.Registry); err != nil {
 		return nil, err
+	}
+	s.counters.start(stages)
+	if slices.Contains(stages, handlers.StageSweep) && opts.Registry != nil {
+		if s.onSweep, err = newSweepGauges(opts.Registry, opts.Config.Sharer.Interval); err != nil {
+			return nil, err
+		}
+	}
+	if _, ok := t.backend.(*awsBackend); ok && opts.Registry != nil {
+		if s.queues, err = newQueueMetrics(opts.Registry); err != nil {
+			return nil, err
+		}
 	}
 	// Outermost first: the correlation id reaches every output message; the
 	// visibility of a message is kept while anything below (retries too)
@@ -250,8 +263,15 @@ func (s *Service) Run(ctx context.Context) error {
 			return nil
 		})
 	}
+	if b, ok := s.transport.backend.(*awsBackend); ok && s.queues != nil {
+		g.Go(func() error {
+			b.watchQueues(gctx, s.stages, s.queues)
+			return nil
+		})
+	}
 	if slices.Contains(s.stages, handlers.StageSweep) {
 		sw := handlers.Sweep{Instances: s.opts.Instances, Interval: s.opts.Config.Sharer.Interval, Logger: s.opts.Logger,
+			Done: s.onSweep,
 			Publish: func(msgs ...*message.Message) error {
 				return s.publisher.Publish(stageOutput(s.opts.Config.Stages, handlers.StageSweep), msgs...)
 			}}
@@ -350,6 +370,44 @@ func newCounters(reg prometheus.Registerer) (*counters, error) {
 		}
 	}
 	return c, nil
+}
+
+// start creates the series of the stages with 0, so that they are on
+// /metrics (and rules see their increase) before the first event.
+func (c *counters) start(stages []string) {
+	for _, st := range stages {
+		if st == handlers.StageSweep {
+			continue
+		}
+		c.retriesTotal.WithLabelValues(st)
+		for _, class := range []errclass.Class{errclass.Permanent, errclass.Transient, errclass.Unknown} {
+			c.poisonedTotal.WithLabelValues(st, class.String())
+		}
+	}
+	if slices.Contains(stages, handlers.StageShare) {
+		for _, trigger := range []string{"transfer", "sweep"} {
+			for _, outcome := range []string{"set", "skipped", "failed"} {
+				c.keysTotal.WithLabelValues(trigger, outcome)
+			}
+		}
+	}
+}
+
+// newSweepGauges registers the sweep's gauges: its interval, and when the
+// last sweep whose requests were all published started; it returns what
+// records a sweep.
+func newSweepGauges(reg prometheus.Registerer, interval time.Duration) (func(time.Time), error) {
+	intervalGauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: "recording_storage_sweep_interval_seconds",
+		Help: "The sweep's interval (sharer.interval)."})
+	last := prometheus.NewGauge(prometheus.GaugeOpts{Name: "recording_storage_sweep_last_success_timestamp_seconds",
+		Help: "When the last sweep whose share requests were all published started, in seconds since the epoch; 0: none yet."})
+	for _, c := range []prometheus.Collector{intervalGauge, last} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("cannot register the sweep metrics: %w", err)
+		}
+	}
+	intervalGauge.Set(interval.Seconds())
+	return func(t time.Time) { last.Set(float64(t.UnixNano()) / 1e9) }, nil
 }
 
 func (c *counters) poisoned(stage string, class errclass.Class) {

@@ -35,6 +35,7 @@ type awsBackend struct {
 	topics sns.TopicResolver
 	sqs    *amazonsqs.Client
 	sns    *amazonsns.Client
+	clock  *queueClock // when the last message received from each queue was sent
 
 	visibility int32         // seconds a received message stays hidden
 	retry      int32         // seconds a nacked message stays hidden
@@ -61,6 +62,7 @@ func newAWSBackend(ctx context.Context, cfg conf.Config, logger watermill.Logger
 		topics:     topics,
 		sqs:        awsclient.SQS(awsCfg, cfg.AWS),
 		sns:        awsclient.SNS(awsCfg, cfg.AWS),
+		clock:      newQueueClock(),
 		visibility: visibility,
 		retry:      max(seconds(cfg.Stages.RetryDelay), 1), // goaws v0.4.5 takes 0 for the whole visibility timeout
 		heartbeat:  time.Duration(visibility) * time.Second / 3,
@@ -257,6 +259,9 @@ func (b *awsBackend) publisher() (message.Publisher, error) {
 		OptFns:        []func(*amazonsns.Options){awsclient.SNSOptions(b.cfg.AWS)},
 		TopicResolver: b.topics,
 		Marshaler:     topicArnMarshaler{},
+		// With stages.create_resources false nothing is created, not even a
+		// topic that vanished after the start.
+		DoNotCreateTopicIfNotExists: !b.cfg.Stages.CreateResources,
 	}, b.logger)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create SNS publisher: %w", err)
@@ -303,7 +308,8 @@ func (b *awsBackend) receiveInput(ctx context.Context, url sqs.QueueURL) (*amazo
 	}
 	in.MaxNumberOfMessages = 1
 	in.VisibilityTimeout = b.visibility
-	in.MessageSystemAttributeNames = []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount}
+	in.MessageSystemAttributeNames = []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount,
+		sqstypes.MessageSystemAttributeNameSentTimestamp}
 	return in, nil
 }
 
@@ -402,7 +408,11 @@ func (s *awsSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *me
 	}
 	b := s.backend
 	return s.relays.start(ctx, in, s.workers, deliveryHooks{
-		metadata: func(_ *message.Message, md message.Metadata) { md.Set(MetaQueueURL, url) },
+		metadata: func(_ *message.Message, md message.Metadata) {
+			md.Set(MetaQueueURL, url)
+			b.clock.received(url, md.Get(metaSentTimestamp))
+			delete(md, metaSentTimestamp)
+		},
 		nack: func(ctx context.Context, orig *message.Message) {
 			if ctx.Err() != nil {
 				return // closing: it comes back after the visibility timeout
@@ -473,6 +483,10 @@ func (deliveryUnmarshaler) Unmarshal(m *sqstypes.Message) (*message.Message, err
 		md.Set(MetaReceiveCount, n)
 	}
 	md.Set(MetaReceiptHandle, aws.ToString(m.ReceiptHandle))
+	delete(md, metaSentTimestamp)
+	if sent := m.Attributes[string(sqstypes.MessageSystemAttributeNameSentTimestamp)]; sent != "" {
+		md.Set(metaSentTimestamp, sent)
+	}
 	if len(problems) > 0 {
 		sort.Strings(problems)
 		md.Set(MetaDecodeError, strings.Join(problems, "; "))
