@@ -35,7 +35,7 @@ test: lint deploy-tools ## Vet and gofmt check, then start the stack, go test -r
 deploy-tools: ## Build helm and fetch KEDA's ScaledObject CRD into .emu/ (pinned; first use only)
 	./.ci/deploy-tools
 
-deploy-check: deploy-tools ## The Helm chart checks alone (deploy/)
+deploy-check: deploy-tools ## The Helm chart, alert rule and dashboard checks alone (deploy/; needs promtool)
 	$(GO) test -count=1 $(TESTFLAGS) ./deploy/
 
 bench: ## Run the benchmarks (no tests) against the local stack; the transfer suite's JSON line comes last (.ci/bench)
