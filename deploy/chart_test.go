@@ -352,6 +352,7 @@ func TestChart_agrees_with_service(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := render(t, tt.values...)
+			drain := drainTimeout(t, tt.values...)
 			if len(r.configMaps) != 1 {
 				t.Fatalf("%d ConfigMaps, want 1", len(r.configMaps))
 			}
@@ -406,8 +407,9 @@ func TestChart_agrees_with_service(t *testing.T) {
 					}
 				}
 
-				// Longer to stop than the service takes.
-				stop := pipeline.DrainTimeout + httpserver.DefaultShutdownTimeout
+				// Longer to stop than the service takes, and than the chart's
+				// drainTimeout (for stages.drain_timeout, once the service has it).
+				stop := max(pipeline.DrainTimeout, drain) + httpserver.DefaultShutdownTimeout
 				if g := pod.TerminationGracePeriodSeconds; g == nil || *g != tt.grace || time.Duration(*g)*time.Second <= stop {
 					t.Errorf("%s: terminationGracePeriodSeconds %v, want %d, above the service's %s", name, g, tt.grace, stop)
 				}
@@ -521,6 +523,35 @@ func TestChart_full_values_options(t *testing.T) {
 			t.Errorf("ServiceAccount %s: annotations %v, want the IRSA role", name, sa.Annotations)
 		}
 	}
+}
+
+// drainTimeout returns the chart's drainTimeout with the values files
+// applied over values.yaml.
+func drainTimeout(t *testing.T, values ...string) time.Duration {
+	t.Helper()
+	d := time.Duration(0)
+	for _, f := range append([]string{chartDir + "/values.yaml"}, values...) {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v struct {
+			DrainTimeout string `json:"drainTimeout"`
+		}
+		if err := yaml.Unmarshal(raw, &v); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if v.DrainTimeout == "" {
+			continue
+		}
+		if d, err = time.ParseDuration(v.DrainTimeout); err != nil {
+			t.Fatalf("%s: drainTimeout: %v", f, err)
+		}
+	}
+	if d <= 0 {
+		t.Fatal("the chart has no drainTimeout")
+	}
+	return d
 }
 
 // envValue returns the value of the container's variable name.

@@ -59,15 +59,14 @@ func (b *awsBackend) lookup(ctx context.Context, stages []string) error {
 		if !ok {
 			continue
 		}
-		for i, queue := range io.Queues {
-			if stage == StageParse {
-				_, err := b.lookupQueue(ctx, stage, b.cfg.Stages.Parse.Queue)
-				note("queue "+queue, err)
-				continue
-			}
-			topic := io.Subscribes[i]
-			url, err := b.lookupQueue(ctx, stage, topic)
+		for i, input := range b.inputs(io) {
+			queue := io.Queues[i]
+			url, err := b.lookupQueue(ctx, stage, input)
 			note("queue "+queue, err)
+			if stage == StageParse {
+				continue // producers send to it: no subscription
+			}
+			topic := input
 			if !topicExists(topic) || err != nil {
 				continue
 			}
@@ -86,6 +85,16 @@ func (b *awsBackend) lookup(ctx context.Context, stages []string) error {
 			len(missing), strings.Join(stages, ","), strings.Join(missing, ", "))))
 	}
 	return errors.Join(errs...)
+}
+
+// inputs returns, for each queue of io.Queues, what lookupQueue takes to
+// find it: the configured inbound queue (name or URL) for StageParse, the
+// subscribed topic for the other stages.
+func (b *awsBackend) inputs(io StageIO) []string {
+	if io.Stage == StageParse {
+		return []string{b.cfg.Stages.Parse.Queue}
+	}
+	return io.Subscribes
 }
 
 // lookupQueue returns the URL of the queue stage reads for topic (for
@@ -187,11 +196,7 @@ func (t *Transport) QueuesReachable(ctx context.Context, stages []string) error 
 	var errs []error
 	for _, stage := range stages {
 		io, _ := topo.Stage(stage)
-		for i := range io.Queues {
-			input := t.cfg.Stages.Parse.Queue
-			if stage != StageParse {
-				input = io.Subscribes[i]
-			}
+		for _, input := range b.inputs(io) {
 			if _, err := b.lookupQueue(ctx, stage, input); err != nil {
 				errs = append(errs, err)
 			}

@@ -102,12 +102,8 @@ func (b *awsBackend) watchQueues(ctx context.Context, stages []string, m *queueM
 	var queues []*watchedQueue
 	for _, st := range stages {
 		io, _ := topo.Stage(st)
-		for i, name := range io.Queues {
-			input := b.cfg.Stages.Parse.Queue
-			if st != StageParse {
-				input = io.Subscribes[i]
-			}
-			queues = append(queues, &watchedQueue{stage: st, input: input, name: name, empty: started})
+		for i, input := range b.inputs(io) {
+			queues = append(queues, &watchedQueue{stage: st, input: input, name: io.Queues[i], empty: started})
 		}
 	}
 	if len(queues) == 0 {
