@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -364,13 +365,7 @@ func TestChart_agrees_with_service(t *testing.T) {
 			if err := os.WriteFile(cfgFile, []byte(cm.Data["recording-storage.yaml"]), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			// What the service loads: the file, without this machine's RS_* variables.
-			cfg, err := conf.Load(cfgFile, func(string) (string, bool) { return "", false })
-			if err != nil {
-				t.Fatalf("the service refuses the chart's configuration: %v", err)
-			}
-			topo := pipeline.NewTopology(cfg)
-			_, port, _ := net.SplitHostPort(cfg.HTTP.Listen)
+			image := imageEnv(t)
 
 			stageRuns := map[string]int{}
 			for name, d := range r.deployments {
@@ -385,6 +380,21 @@ func TestChart_agrees_with_service(t *testing.T) {
 				stages, err := pipeline.SelectStages(strings.Split(c.Args[2], ","))
 				if err != nil {
 					t.Fatalf("%s: %v", name, err)
+				}
+				// What the service loads: the file, with the image's and the
+				// container's variables (not this machine's).
+				env := maps.Clone(image)
+				for _, e := range c.Env {
+					env[e.Name] = e.Value
+				}
+				cfg, err := conf.Load(cfgFile, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+				if err != nil {
+					t.Fatalf("%s: the service refuses the chart's configuration: %v", name, err)
+				}
+				topo := pipeline.NewTopology(cfg)
+				host, port, _ := net.SplitHostPort(cfg.HTTP.Listen)
+				if host != "0.0.0.0" && host != "" {
+					t.Errorf("%s: the service listens on %s, which the kubelet cannot reach", name, cfg.HTTP.Listen)
 				}
 				for _, st := range stages {
 					stageRuns[st]++
@@ -552,6 +562,35 @@ func drainTimeout(t *testing.T, values ...string) time.Duration {
 		t.Fatal("the chart has no drainTimeout")
 	}
 	return d
+}
+
+// imageEnv returns the variables the image sets (the Dockerfile's ENV
+// lines).
+func imageEnv(t *testing.T) map[string]string {
+	t.Helper()
+	raw, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	text := strings.ReplaceAll(string(raw), "\\\n", " ")
+	for _, line := range strings.Split(text, "\n") {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "ENV ")
+		if !ok {
+			continue
+		}
+		for _, kv := range strings.Fields(rest) {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok {
+				t.Fatalf("Dockerfile: ENV %q is not KEY=VALUE", kv)
+			}
+			env[k] = v
+		}
+	}
+	if env[conf.EnvConfigFile] == "" {
+		t.Fatalf("Dockerfile sets no %s: %v", conf.EnvConfigFile, env)
+	}
+	return env
 }
 
 // envValue returns the value of the container's variable name.

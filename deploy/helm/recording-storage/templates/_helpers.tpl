@@ -73,10 +73,12 @@ Fails on a stage the topology does not know. Call with (dict "root" $ "group" $g
 {{- define "recording-storage.configDir" -}}/etc/recording-storage/config{{- end -}}
 {{- define "recording-storage.instancesDir" -}}/etc/recording-storage/instances{{- end -}}
 
-{{/* The service's configuration file: .Values.config with what the chart sets itself. */}}
+{{/*
+The service's configuration file: .Values.config with what the chart sets itself. http.listen is
+set by RS_HTTP_LISTEN (see the Deployment), which overrides the image's own.
+*/}}
 {{- define "recording-storage.config" -}}
 {{- $set := dict
-  "http" (dict "listen" (printf "0.0.0.0:%v" .Values.httpPort))
   "instances" (dict "file" (printf "%s/instances.yaml" (include "recording-storage.instancesDir" .)))
   "s3" (dict "memory_budget" (printf "%vMiB" .Values.memoryBudgetMiB)) -}}
 {{- toYaml (mergeOverwrite (deepCopy .Values.config) $set) -}}
