@@ -26,15 +26,21 @@ STACK_ENV ?= $(or $(RS_STACK_DIR),.stack)/env
 WITH_STACK = trap 'st=$$?; $(STACK) down; exit $$st' EXIT; trap 'exit 130' INT TERM; \
 	$(STACK) up && . $(STACK_ENV) &&
 
-.PHONY: all build test bench fuzz reliability demo stack-up stack-down stack-status vet fmt-check lint clean distclean help
+.PHONY: all build test bench fuzz reliability demo stack-up stack-down stack-status deploy-tools deploy-check vet fmt-check lint clean distclean help
 
 all: build
 
 build: ## Build the ./recording-storage binary
 	$(GO) build -o $(BIN) .
 
-test: lint ## Vet and gofmt check, then start the stack, go test -race ./..., stop the stack
+test: lint deploy-tools ## Vet and gofmt check, then start the stack, go test -race ./... (deploy/ included), stop the stack
 	@$(WITH_STACK) $(GO) test -race -count=1 $(TESTFLAGS) $(PKGS)
+
+deploy-tools: ## Build helm and fetch KEDA's ScaledObject CRD into .emu/ (pinned; first use only)
+	./.ci/deploy-tools
+
+deploy-check: deploy-tools ## The Helm chart, alert rule and dashboard checks alone (deploy/; needs promtool)
+	$(GO) test -count=1 $(TESTFLAGS) ./deploy/
 
 bench: ## Run the benchmarks (no tests) against the local stack; the transfer suite's JSON line comes last (.ci/bench)
 	@$(WITH_STACK) GO='$(GO)' PKGS='$(PKGS)' BENCHFLAGS='$(BENCHFLAGS)' ./.ci/bench

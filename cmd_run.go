@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
-	amazonsqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/recording-storage/recording-storage/conf"
 	"github.com/recording-storage/recording-storage/handlers"
-	"github.com/recording-storage/recording-storage/infra/awsclient"
 	"github.com/recording-storage/recording-storage/infra/httpserver"
 	"github.com/recording-storage/recording-storage/infra/logging"
 	"github.com/recording-storage/recording-storage/pipeline"
@@ -20,7 +19,7 @@ import (
 // runRun implements "recording-storage run": the service.
 func runRun(ctx context.Context, args []string, s stdio) int {
 	fs := newFlagSet(s, "run", "run [--config FILE] [--stages parse,resolve,rooms,transfer,share,sweep]",
-		"Runs the pipeline's stages (default: all) and the HTTP server (/healthcheck, /metrics) until SIGTERM or SIGINT.")
+		"Runs the pipeline's stages (default: all) and the HTTP server (/healthcheck, /livez, /readyz, /metrics) until SIGTERM or SIGINT.")
 	configFile := configFlag(fs)
 	stageList := fs.String("stages", strings.Join(handlers.AllStages(), ","), "comma-separated stages to run in this process")
 	if err := fs.Parse(args); err != nil {
@@ -31,11 +30,15 @@ func runRun(ctx context.Context, args []string, s stdio) int {
 		fs.Usage()
 		return 2
 	}
-	env, err := openEnv(ctx, *configFile, s.err)
+	stages, err := pipeline.SelectStages(strings.Split(*stageList, ","))
 	if err != nil {
 		return commandError(s, "run", err)
 	}
-	if err := serve(ctx, env, strings.Split(*stageList, ",")); err != nil {
+	env, err := openStagesEnv(ctx, *configFile, s.err, stages)
+	if err != nil {
+		return commandError(s, "run", err)
+	}
+	if err := serve(ctx, env, stages); err != nil {
 		logging.WithCode(env.log, logging.CodeWorker).WithError(err).Error("service stopped")
 		return commandError(s, "run", err)
 	}
@@ -95,53 +98,62 @@ func sweepInstances(env *env) func(context.Context) ([]string, error) {
 }
 
 // healthChecks are the checks of /healthcheck: the stages' (see
-// pipeline.Service.StageChecks), then <component>_error for what the
-// service depends on.
-func healthChecks(ctx context.Context, env *env, svc *pipeline.Service) ([]httpserver.Check, error) {
+// pipeline.Service.StageChecks), then <component>_error for what those
+// stages depend on (handlers.Needs), and nothing else: the queues the
+// stages read (sqs_error; a process whose stages read none, the sweep's,
+// checks the topics it publishes to: sns_error), S3, the instance
+// configuration and the DRACOON accounts.
+func healthChecks(_ context.Context, env *env, svc *pipeline.Service) ([]httpserver.Check, error) {
 	checks := svc.StageChecks()
+	stages := svc.Stages()
 	if env.cfg.Stages.Transport == conf.TransportAWS {
-		sqs, err := sqsCheck(ctx, env.cfg)
-		if err != nil {
-			return nil, err
+		topo := pipeline.NewTopology(env.cfg)
+		readsQueues := false
+		for _, st := range stages {
+			io, _ := topo.Stage(st)
+			readsQueues = readsQueues || len(io.Queues) > 0
 		}
-		checks = append(checks, httpserver.Check{Name: "sqs_error", Func: sqs})
+		tr := svc.Transport()
+		if readsQueues {
+			checks = append(checks, httpserver.Check{Name: "sqs_error", Func: func(ctx context.Context) error {
+				return tr.QueuesReachable(ctx, stages)
+			}})
+		} else {
+			checks = append(checks, httpserver.Check{Name: "sns_error", Func: func(ctx context.Context) error {
+				return tr.TopicsReachable(ctx, stages)
+			}})
+		}
 	}
-	checks = append(checks,
-		httpserver.Check{Name: "s3_error", Func: env.objects.Reachable},
-		httpserver.Check{Name: "configurator_error", Func: func(ctx context.Context) error {
+	if env.needs[handlers.NeedS3Read] {
+		checks = append(checks, httpserver.Check{Name: "s3_error", Func: env.objects.Reachable})
+	}
+	if env.needs[handlers.NeedInstances] {
+		checks = append(checks, httpserver.Check{Name: "configurator_error", Func: func(ctx context.Context) error {
 			domains, err := sweepInstances(env)(ctx)
+			if err != nil && !slices.Contains(stages, handlers.StageSweep) {
+				return nil // no domain to ask for; only the sweep needs the list
+			}
 			if err != nil || len(domains) == 0 {
 				return err
 			}
 			_, err = env.instances.Instance(ctx, domains[0])
 			return err
-		}},
-		httpserver.Check{Name: "dracoon_error", Func: func(ctx context.Context) error {
+		}})
+	}
+	if env.needs[handlers.NeedDracoon] {
+		checks = append(checks, httpserver.Check{Name: "dracoon_error", Func: func(ctx context.Context) error {
 			domains, err := sweepInstances(env)(ctx)
 			if err != nil {
 				return nil // reported by configurator_error
 			}
 			var errs []error
 			for _, d := range domains {
-				if err := env.steps.Ping(ctx, d); err != nil {
+				if err := env.steps.CheckInstance(ctx, d); err != nil {
 					errs = append(errs, fmt.Errorf("instance %s: %w", d, err))
 				}
 			}
 			return errors.Join(errs...)
 		}})
-	return checks, nil
-}
-
-// sqsCheck asks SQS for the inbound queue, with one client for every round.
-func sqsCheck(ctx context.Context, cfg conf.Config) (func(context.Context) error, error) {
-	awsCfg, err := awsclient.Config(ctx, cfg.AWS)
-	if err != nil {
-		return nil, err
 	}
-	client := awsclient.SQS(awsCfg, cfg.AWS)
-	name, _ := conf.InboundQueueName(cfg.Stages.Parse.Queue)
-	return func(ctx context.Context) error {
-		_, err := client.GetQueueUrl(ctx, &amazonsqs.GetQueueUrlInput{QueueName: &name})
-		return err
-	}, nil
+	return checks, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/recording-storage/recording-storage/conf"
+	"github.com/recording-storage/recording-storage/handlers"
 	"github.com/recording-storage/recording-storage/handlers/steps"
 	"github.com/recording-storage/recording-storage/handlers/transfer"
 	"github.com/recording-storage/recording-storage/infra/errclass"
@@ -53,6 +54,8 @@ func commands() map[string]command {
 		"submit":           {"validate a job message and send it to the inbound queue", runSubmit},
 		"process":          {"run one job message through every stage in this process, without queues", runProcess},
 		"poison":           {"list, show, requeue or purge the messages of the poison queue", runPoison},
+		"topology":         {"print the topics, queues and subscriptions the configuration implies", runTopology},
+		"iam-policy":       {"print the least-privilege IAM policy of a process running given stages", runIAMPolicy},
 	}
 }
 
@@ -202,20 +205,28 @@ func commandError(s stdio, cmd string, err error) int {
 }
 
 // env is what commands that run jobs need: the configuration, the log, the
-// clients of the outside world and the steps of a job.
+// clients of the outside world and the steps of a job. A client that no
+// stage of the process needs is nil.
 type env struct {
 	cfg       conf.Config
 	log       *logrus.Logger
+	needs     map[handlers.Dependency]bool // of the stages the env was opened for
 	instances setup.InstanceSource
 	objects   *s3source.Source
 	registry  *prometheus.Registry
 	steps     *steps.Service
 }
 
-// openEnv loads the configuration (configFile, RS_CONFIG, RS_*), logs to
-// logOut, and builds the clients the steps use, with their metrics in a new
-// registry.
+// openEnv opens the env of every stage (see openStagesEnv).
 func openEnv(ctx context.Context, configFile string, logOut io.Writer) (*env, error) {
+	return openStagesEnv(ctx, configFile, logOut, handlers.AllStages())
+}
+
+// openStagesEnv loads the configuration (configFile, RS_CONFIG, RS_*), logs
+// to logOut, and builds the clients that the given stages need
+// (handlers.Needs), with their metrics in a new registry: the parse stage
+// alone reads no instance configuration and holds no DRACOON credential.
+func openStagesEnv(ctx context.Context, configFile string, logOut io.Writer, stages []string) (*env, error) {
 	cfg, err := conf.Load(configFile, nil)
 	if err != nil {
 		return nil, errclass.AsPermanent(err)
@@ -224,19 +235,28 @@ func openEnv(ctx context.Context, configFile string, logOut io.Writer) (*env, er
 	if err != nil {
 		return nil, errclass.AsPermanent(err)
 	}
-	instances, err := setup.Instances(cfg.Instances)
-	if err != nil {
-		return nil, errclass.AsPermanent(err)
+	e := &env{cfg: cfg, log: log, needs: map[handlers.Dependency]bool{}, registry: prometheus.NewRegistry()}
+	for _, st := range stages {
+		for _, d := range handlers.Needs(st) {
+			e.needs[d] = true
+		}
 	}
-	objects, err := setup.Objects(ctx, cfg)
+	if e.needs[handlers.NeedInstances] {
+		if e.instances, err = setup.Instances(cfg.Instances); err != nil {
+			return nil, errclass.AsPermanent(err)
+		}
+	}
+	var objects steps.Objects
+	if e.needs[handlers.NeedS3Read] {
+		if e.objects, err = setup.Objects(ctx, cfg); err != nil {
+			return nil, err
+		}
+		objects = e.objects
+	}
+	m, err := transfer.NewMetrics(e.registry)
 	if err != nil {
 		return nil, err
 	}
-	reg := prometheus.NewRegistry()
-	m, err := transfer.NewMetrics(reg)
-	if err != nil {
-		return nil, err
-	}
-	return &env{cfg: cfg, log: log, instances: instances, objects: objects, registry: reg,
-		steps: steps.New(cfg, instances, objects, m, log)}, nil
+	e.steps = steps.New(cfg, e.instances, objects, m, log)
+	return e, nil
 }

@@ -133,6 +133,12 @@ type Stages struct {
 	// MaxDeliveries is how often a message is tried before it goes to the
 	// poison queue; deliveries a stopping process released do not count.
 	MaxDeliveries int `yaml:"max_deliveries"`
+	// CreateResources lets `run` create the topics, queues and subscriptions
+	// of the whole configuration that are missing and set the queues'
+	// attributes (aws transport). False: `run` creates and changes nothing,
+	// it only looks up its own stages' queues and topics and fails, naming
+	// each, when one is missing.
+	CreateResources bool `yaml:"create_resources"`
 	// DrainTimeout is how long a stopping process lets the handlers in flight
 	// run on; what still runs then is cancelled and its message released.
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
@@ -340,6 +346,7 @@ func Default() Config {
 			RetryDelayMax:     DefaultRetryDelayMax,
 			MaxDeliveries:     DefaultMaxDeliveries,
 			DrainTimeout:      DefaultDrainTimeout,
+			CreateResources:   true,
 		},
 		S3: S3{ChunkSize: DefaultChunkSize, RemoveAfterTransfer: true, Parallel: DefaultTransferParallel,
 			PartsInFlight: DefaultPartsInFlight, MemoryBudget: DefaultMemoryBudget, StallTimeout: DefaultStallTimeout},

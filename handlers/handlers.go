@@ -46,3 +46,38 @@ func one(msg *message.Message, err error) ([]*message.Message, error) {
 	}
 	return []*message.Message{msg}, nil
 }
+
+// Dependency is an outside system a stage needs besides its queues and
+// topics.
+type Dependency string
+
+// Dependencies of the stages.
+const (
+	// NeedInstances: the instance configurations (the instance file or the
+	// configurator), which hold the DRACOON credentials.
+	NeedInstances Dependency = "instances"
+	// NeedDracoon: the DRACOON accounts of the instances.
+	NeedDracoon Dependency = "dracoon"
+	// NeedS3Read: reading (and looking up) the source objects.
+	NeedS3Read Dependency = "s3-read"
+	// NeedS3Delete: removing the source objects after their transfer, when
+	// s3.remove_after_transfer says so.
+	NeedS3Delete Dependency = "s3-delete"
+)
+
+// Needs returns the dependencies of stage: parse needs none (it only
+// validates messages), the sweep only the list of instances, the others
+// the instances' DRACOON accounts, and resolve and transfer the S3 source.
+func Needs(stage string) []Dependency {
+	switch stage {
+	case StageResolve:
+		return []Dependency{NeedInstances, NeedDracoon, NeedS3Read}
+	case StageRooms, StageShare:
+		return []Dependency{NeedInstances, NeedDracoon}
+	case StageTransfer:
+		return []Dependency{NeedInstances, NeedDracoon, NeedS3Read, NeedS3Delete}
+	case StageSweep:
+		return []Dependency{NeedInstances}
+	}
+	return []Dependency{}
+}

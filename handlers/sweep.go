@@ -22,6 +22,9 @@ type Sweep struct {
 	Interval  time.Duration
 	Publish   func(msgs ...*message.Message) error // to the share requests topic
 	Logger    logrus.FieldLogger
+	// Done, if set, is called after each sweep whose requests were all
+	// published, with the time it started.
+	Done func(started time.Time)
 }
 
 // Run sweeps at once and then every Interval until ctx is done.
@@ -29,8 +32,11 @@ func (s Sweep) Run(ctx context.Context) error {
 	t := time.NewTicker(s.Interval)
 	defer t.Stop()
 	for {
+		started := time.Now()
 		if err := s.once(ctx); err != nil {
 			logging.WithCode(s.Logger, logging.CodeSharerError).WithError(err).Error("cannot request a sweep")
+		} else if s.Done != nil {
+			s.Done(started)
 		}
 		select {
 		case <-t.C:

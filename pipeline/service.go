@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/components/metrics"
@@ -60,9 +62,16 @@ type Service struct {
 	router    *message.Router
 	stages    []string
 	counters  *counters
+	queues    *queueMetrics   // nil: no registry, or no SQS
+	onSweep   func(time.Time) // records a sweep; nil: no registry or no sweep
 	publisher message.Publisher
 	outputs   message.Publisher             // publisher, with Watermill's publish metrics
 	handlers  map[string][]*message.Handler // by stage
+
+	running     chan struct{} // closed once Run runs the router (if it has handlers) and the sweep
+	runningOnce sync.Once
+	active      atomic.Bool // Run is running
+	sweepDone   atomic.Bool // the sweep returned
 }
 
 // New sets up the transport (topics and queues) and a router with one
@@ -78,8 +87,12 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := t.Setup(ctx); err != nil {
-		return nil, fmt.Errorf("cannot set up the %s transport: %w", t.Kind(), err)
+	if opts.Config.Stages.CreateResources {
+		if err := t.Setup(ctx); err != nil {
+			return nil, fmt.Errorf("cannot set up the %s transport: %w", t.Kind(), err)
+		}
+	} else if err := t.Lookup(ctx, stages); err != nil {
+		return nil, fmt.Errorf("cannot use the %s transport: %w", t.Kind(), err)
 	}
 	pub, err := t.Publisher()
 	if err != nil {
@@ -90,9 +103,20 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{opts: opts, transport: t, router: router, stages: stages, publisher: pub, outputs: pub,
-		handlers: map[string][]*message.Handler{}}
+		handlers: map[string][]*message.Handler{}, running: make(chan struct{})}
 	if s.counters, err = newCounters(opts.Registry); err != nil {
 		return nil, err
+	}
+	s.counters.start(stages)
+	if slices.Contains(stages, handlers.StageSweep) && opts.Registry != nil {
+		if s.onSweep, err = newSweepGauges(opts.Registry, opts.Config.Sharer.Interval); err != nil {
+			return nil, err
+		}
+	}
+	if _, ok := t.backend.(*awsBackend); ok && opts.Registry != nil {
+		if s.queues, err = newQueueMetrics(opts.Registry); err != nil {
+			return nil, err
+		}
 	}
 	// Outermost first: the correlation id reaches every output message; the
 	// visibility of a message is kept while anything below (retries too)
@@ -139,13 +163,13 @@ func (s *Service) addStage(stage string) error {
 	steps := s.opts.Steps
 	switch stage {
 	case handlers.StageParse:
-		return s.add(stage, stage, st.Parse.Workers, st.Resolve.Topic, handlers.Parse{Now: s.opts.Now}.Handle)
+		return s.add(stage, stage, st.Parse.Workers, stageOutput(st, stage), handlers.Parse{Now: s.opts.Now}.Handle)
 	case handlers.StageResolve:
-		return s.add(stage, stage, st.Resolve.Workers, st.Rooms.Topic, handlers.Resolve{Steps: steps}.Handle)
+		return s.add(stage, stage, st.Resolve.Workers, stageOutput(st, stage), handlers.Resolve{Steps: steps}.Handle)
 	case handlers.StageRooms:
-		return s.add(stage, stage, st.Rooms.Workers, st.Transfer.Topic, handlers.Rooms{Steps: steps}.Handle)
+		return s.add(stage, stage, st.Rooms.Workers, stageOutput(st, stage), handlers.Rooms{Steps: steps}.Handle)
 	case handlers.StageTransfer:
-		return s.add(stage, stage, st.Transfer.Workers, st.Transferred,
+		return s.add(stage, stage, st.Transfer.Workers, stageOutput(st, stage),
 			handlers.Transfer{Steps: steps, RemoveSource: cfg.S3.RemoveAfterTransfer}.Handle)
 	case handlers.StageShare:
 		// Files of transferred jobs, read from the announcement topic, and
@@ -251,8 +275,20 @@ func (s *Service) retry() middleware.Retry {
 // Run runs the handlers (and the sweep, when selected) until ctx is done,
 // then stops taking messages and waits a bounded time for those in flight.
 func (s *Service) Run(ctx context.Context) error {
+	s.active.Store(true)
+	defer s.active.Store(false)
 	g, gctx := errgroup.WithContext(ctx)
-	if len(s.router.Handlers()) > 0 {
+	if len(s.router.Handlers()) == 0 {
+		s.runningOnce.Do(func() { close(s.running) }) // the sweep alone: nothing to wait for
+	} else {
+		g.Go(func() error {
+			select {
+			case <-s.router.Running():
+				s.runningOnce.Do(func() { close(s.running) })
+			case <-gctx.Done():
+			}
+			return nil
+		})
 		g.Go(func() error {
 			if err := s.router.Run(gctx); err != nil {
 				return fmt.Errorf("router stopped: %w", err)
@@ -263,12 +299,22 @@ func (s *Service) Run(ctx context.Context) error {
 			return nil
 		})
 	}
+	if b, ok := s.transport.backend.(*awsBackend); ok && s.queues != nil {
+		g.Go(func() error {
+			b.watchQueues(gctx, s.stages, s.queues)
+			return nil
+		})
+	}
 	if slices.Contains(s.stages, handlers.StageSweep) {
 		sw := handlers.Sweep{Instances: s.opts.Instances, Interval: s.opts.Config.Sharer.Interval, Logger: s.opts.Logger,
+			Done: s.onSweep,
 			Publish: func(msgs ...*message.Message) error {
-				return s.publisher.Publish(s.opts.Config.Stages.Share.Topic, msgs...)
+				return s.publisher.Publish(stageOutput(s.opts.Config.Stages, handlers.StageSweep), msgs...)
 			}}
-		g.Go(func() error { return sw.Run(gctx) })
+		g.Go(func() error {
+			defer s.sweepDone.Store(true)
+			return sw.Run(gctx)
+		})
 	}
 	err := g.Wait()
 	if cerr := s.Close(); err == nil {
@@ -277,14 +323,23 @@ func (s *Service) Run(ctx context.Context) error {
 	return err
 }
 
-// Running returns a channel closed once the router runs.
-func (s *Service) Running() chan struct{} { return s.router.Running() }
+// Running returns a channel closed once the service runs: its router, when
+// it has handlers (a process running only the sweep has none), and the
+// sweep, when selected.
+func (s *Service) Running() chan struct{} { return s.running }
 
-// StageDown reports whether the stage is not working: the router is not
-// running, or one of the stage's handlers stopped (its subscription ended).
-// The sweep is down when the service is not running.
+// StageDown reports whether the stage is not working: Run is not running,
+// the router (when there are handlers) is not running, one of the stage's
+// handlers stopped (its subscription ended), or, for the sweep, the sweep
+// returned.
 func (s *Service) StageDown(stage string) bool {
-	if !s.router.IsRunning() || s.router.IsClosed() {
+	if !s.active.Load() {
+		return true
+	}
+	if len(s.router.Handlers()) > 0 && (!s.router.IsRunning() || s.router.IsClosed()) {
+		return true
+	}
+	if stage == handlers.StageSweep && s.sweepDone.Load() {
 		return true
 	}
 	for _, h := range s.handlers[stage] {
@@ -297,7 +352,8 @@ func (s *Service) StageDown(stage string) bool {
 	return false
 }
 
-// StageChecks are the health checks of the stages this service runs, named
+// StageChecks are the health checks of the stages this service runs
+// (liveness checks: see httpserver.Check.Live), named
 // as the original service named its workers: worker_error_<worker>, the
 // transfer stage's being the original's worker_error_file_transferer.
 func (s *Service) StageChecks() []httpserver.Check {
@@ -307,7 +363,7 @@ func (s *Service) StageChecks() []httpserver.Check {
 	}
 	var checks []httpserver.Check
 	for _, st := range s.stages {
-		checks = append(checks, httpserver.Check{Name: "worker_error_" + workers[st], Func: func(context.Context) error {
+		checks = append(checks, httpserver.Check{Name: "worker_error_" + workers[st], Live: true, Func: func(context.Context) error {
 			if s.StageDown(st) {
 				return fmt.Errorf("stage %s is not running", st)
 			}
@@ -359,6 +415,44 @@ func newCounters(reg prometheus.Registerer) (*counters, error) {
 		}
 	}
 	return c, nil
+}
+
+// start creates the series of the stages with 0, so that they are on
+// /metrics (and rules see their increase) before the first event.
+func (c *counters) start(stages []string) {
+	for _, st := range stages {
+		if st == handlers.StageSweep {
+			continue
+		}
+		c.retriesTotal.WithLabelValues(st)
+		for _, class := range []errclass.Class{errclass.Permanent, errclass.Transient, errclass.Unknown} {
+			c.poisonedTotal.WithLabelValues(st, class.String())
+		}
+	}
+	if slices.Contains(stages, handlers.StageShare) {
+		for _, trigger := range []string{"transfer", "sweep"} {
+			for _, outcome := range []string{"set", "skipped", "failed"} {
+				c.keysTotal.WithLabelValues(trigger, outcome)
+			}
+		}
+	}
+}
+
+// newSweepGauges registers the sweep's gauges: its interval, and when the
+// last sweep whose requests were all published started; it returns what
+// records a sweep.
+func newSweepGauges(reg prometheus.Registerer, interval time.Duration) (func(time.Time), error) {
+	intervalGauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: "recording_storage_sweep_interval_seconds",
+		Help: "The sweep's interval (sharer.interval)."})
+	last := prometheus.NewGauge(prometheus.GaugeOpts{Name: "recording_storage_sweep_last_success_timestamp_seconds",
+		Help: "When the last sweep whose share requests were all published started, in seconds since the epoch; 0: none yet."})
+	for _, c := range []prometheus.Collector{intervalGauge, last} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("cannot register the sweep metrics: %w", err)
+		}
+	}
+	intervalGauge.Set(interval.Seconds())
+	return func(t time.Time) { last.Set(float64(t.UnixNano()) / 1e9) }, nil
 }
 
 func (c *counters) poisoned(stage string, class errclass.Class) {

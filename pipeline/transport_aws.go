@@ -36,9 +36,9 @@ type awsBackend struct {
 	topics sns.TopicResolver
 	sqs    *amazonsqs.Client
 	sns    *amazonsns.Client
+	clock  *queueClock // when the last message received from each queue was sent
 
 	visibility int32         // seconds a received message stays hidden
-	redrive    string        // the RedrivePolicy of the queues the stages read; set by setup
 	heartbeat  time.Duration // how often KeepVisible extends the visibility
 }
 
@@ -62,6 +62,7 @@ func newAWSBackend(ctx context.Context, cfg conf.Config, logger watermill.Logger
 		topics:     topics,
 		sqs:        awsclient.SQS(awsCfg, cfg.AWS),
 		sns:        awsclient.SNS(awsCfg, cfg.AWS),
+		clock:      newQueueClock(),
 		visibility: visibility,
 		heartbeat:  time.Duration(visibility) * time.Second / 3,
 	}, nil
@@ -110,45 +111,20 @@ func (b *awsBackend) ensureTopic(ctx context.Context, topic string) (sns.TopicAr
 	return want, nil
 }
 
-// queueAttributes are applied to every queue the transport reads, new or
-// not: the visibility timeout, the retention (conf.QueueRetention) and,
-// once setup made the dead-letter queue, the redrive policy to it.
-func (b *awsBackend) queueAttributes() map[string]string {
-	attrs := map[string]string{
-		string(sqstypes.QueueAttributeNameVisibilityTimeout):      strconv.Itoa(int(b.visibility)),
-		string(sqstypes.QueueAttributeNameMessageRetentionPeriod): strconv.Itoa(int(conf.QueueRetention / time.Second)),
-	}
-	if b.redrive != "" {
-		attrs[string(sqstypes.QueueAttributeNameRedrivePolicy)] = b.redrive
-	}
-	return attrs
+// queueAttributes are applied to the queue name that reader reads, new or
+// not (see queueAttributes in the topology).
+func (b *awsBackend) queueAttributes(reader string) map[string]string {
+	return queueAttributes(b.cfg, reader)
 }
 
-// ensureDeadLetter creates the dead-letter queue (conf.DeadLetterQueue) with
-// the retention, and sets the redrive policy that every queue the stages
-// read gets: a message received conf.Stages.DeadLetterReceives times
-// without an outcome (one that kills the process each time) moves there,
-// where `poison list` shows it. The queue of the poison topic has none:
-// nothing but the operators' listings receives from it.
+// ensureDeadLetter creates the dead-letter queue (conf.DeadLetterQueue)
+// with its attributes: every queue a stage reads has a redrive policy to it,
+// so that a message received conf.Stages.DeadLetterReceives times without
+// an outcome (one that kills the process each time) moves there, where
+// `poison list` shows it.
 func (b *awsBackend) ensureDeadLetter(ctx context.Context) error {
-	name := conf.DeadLetterQueue(b.cfg.Stages.Poison)
-	url, err := b.ensureQueueWith(ctx, name, map[string]string{
-		string(sqstypes.QueueAttributeNameMessageRetentionPeriod): strconv.Itoa(int(conf.QueueRetention / time.Second)),
-	})
-	if err != nil {
-		return err
-	}
-	arn, err := b.queueArn(ctx, url)
-	if err != nil {
-		return err
-	}
-	policy, err := json.Marshal(map[string]string{"deadLetterTargetArn": string(arn),
-		"maxReceiveCount": strconv.Itoa(b.cfg.Stages.DeadLetterReceives())})
-	if err != nil {
-		return fmt.Errorf("cannot encode the redrive policy: %w", err)
-	}
-	b.redrive = string(policy)
-	return nil
+	_, err := b.ensureQueueWith(ctx, conf.DeadLetterQueue(b.cfg.Stages.Poison), deadLetterAttributes())
+	return err
 }
 
 // ensureInbound makes sure the inbound queue exists, given by name (created
@@ -160,21 +136,19 @@ func (b *awsBackend) ensureInbound(ctx context.Context, queue string) (string, e
 		return "", errclass.AsPermanent(fmt.Errorf("cannot use inbound queue %q: not a queue name or URL", queue))
 	}
 	if name == queue {
-		return b.ensureQueue(ctx, name)
+		return b.ensureQueueWith(ctx, name, b.queueAttributes(StageParse))
 	}
 	if _, err := b.queueArn(ctx, queue); err != nil {
 		return "", fmt.Errorf("cannot find inbound queue %s: %w", queue, err)
 	}
-	if err := b.setQueueAttributes(ctx, queue, b.queueAttributes()); err != nil {
+	// A queue given by URL may be of another account or region, where
+	// the dead-letter queue cannot be.
+	attrs := b.queueAttributes(StageParse)
+	delete(attrs, string(sqstypes.QueueAttributeNameRedrivePolicy))
+	if err := b.setQueueAttributes(ctx, queue, attrs); err != nil {
 		return "", err
 	}
 	return queue, nil
-}
-
-// ensureQueue creates the queue name if it is missing, applies the queue
-// attributes and returns its URL.
-func (b *awsBackend) ensureQueue(ctx context.Context, name string) (string, error) {
-	return b.ensureQueueWith(ctx, name, b.queueAttributes())
 }
 
 // ensureQueueWith creates the queue name if it is missing, applies attrs
@@ -239,11 +213,7 @@ func (b *awsBackend) ensureSubscription(ctx context.Context, topic, stage string
 	if err != nil {
 		return "", err
 	}
-	attrs := b.queueAttributes()
-	if stage == PoisonGroup {
-		delete(attrs, string(sqstypes.QueueAttributeNameRedrivePolicy))
-	}
-	url, err := b.ensureQueueWith(ctx, name, attrs)
+	url, err := b.ensureQueueWith(ctx, name, b.queueAttributes(stage))
 	if err != nil {
 		return "", err
 	}
@@ -307,6 +277,9 @@ func (b *awsBackend) publisher() (message.Publisher, error) {
 		OptFns:        []func(*amazonsns.Options){awsclient.SNSOptions(b.cfg.AWS)},
 		TopicResolver: b.topics,
 		Marshaler:     topicArnMarshaler{},
+		// With stages.create_resources false nothing is created, not even a
+		// topic that vanished after the start.
+		DoNotCreateTopicIfNotExists: !b.cfg.Stages.CreateResources,
 	}, b.logger)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create SNS publisher: %w", err)
@@ -353,7 +326,8 @@ func (b *awsBackend) receiveInput(ctx context.Context, url sqs.QueueURL) (*amazo
 	}
 	in.MaxNumberOfMessages = 1
 	in.VisibilityTimeout = b.visibility
-	in.MessageSystemAttributeNames = []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount}
+	in.MessageSystemAttributeNames = []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount,
+		sqstypes.MessageSystemAttributeNameSentTimestamp}
 	return in, nil
 }
 
@@ -436,6 +410,9 @@ func (s *awsSubscriber) SubscribeInitialize(topic string) error {
 }
 
 func (s *awsSubscriber) initialize(ctx context.Context, topic string) (string, error) {
+	if !s.backend.cfg.Stages.CreateResources {
+		return s.backend.lookupQueue(ctx, s.stage, topic)
+	}
 	if s.stage == StageParse {
 		return s.backend.ensureInbound(ctx, topic)
 	}
@@ -455,7 +432,11 @@ func (s *awsSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *me
 	}
 	b := s.backend
 	return s.relays.start(ctx, in, s.workers, deliveryHooks{
-		metadata: func(_ *message.Message, md message.Metadata) { md.Set(MetaQueueURL, url) },
+		metadata: func(_ *message.Message, md message.Metadata) {
+			md.Set(MetaQueueURL, url)
+			b.clock.received(url, md.Get(metaSentTimestamp))
+			delete(md, metaSentTimestamp)
+		},
 		nack: func(ctx context.Context, orig *message.Message) {
 			// Also while stopping: a failure in the drain is a failure.
 			delay := max(seconds(b.cfg.Stages.NackDelay(Deliveries(orig))), 1) // goaws v0.4.5 takes 0 for the whole visibility timeout
@@ -586,6 +567,10 @@ func (deliveryUnmarshaler) Unmarshal(m *sqstypes.Message) (*message.Message, err
 		md.Set(MetaReceiveCount, n)
 	}
 	md.Set(MetaReceiptHandle, aws.ToString(m.ReceiptHandle))
+	delete(md, metaSentTimestamp)
+	if sent := m.Attributes[string(sqstypes.MessageSystemAttributeNameSentTimestamp)]; sent != "" {
+		md.Set(metaSentTimestamp, sent)
+	}
 	if len(problems) > 0 {
 		sort.Strings(problems)
 		md.Set(MetaDecodeError, strings.Join(problems, "; "))

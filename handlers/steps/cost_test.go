@@ -28,17 +28,6 @@ import (
 // account, whose parent room has two other members (alice and bob).
 const costDomain = "cost.recording-storage.test"
 
-// instances is a fixed instance table.
-type instances map[string]conf.Instance
-
-func (m instances) Instance(_ context.Context, domain string) (conf.Instance, error) {
-	inst, ok := m[domain]
-	if !ok {
-		return conf.Instance{}, fmt.Errorf("unknown instance %q", domain)
-	}
-	return inst, nil
-}
-
 // costEnv is a steps.Service on the stack's S3 and an emulator of its own,
 // whose requests the tests count.
 type costEnv struct {

@@ -399,13 +399,3 @@ func (s *Service) Share(ctx context.Context, req messages.ShareRequest) (dracoon
 	}
 	return total, errors.Join(errs...)
 }
-
-// Ping checks that the DRACOON account of an instance logs in and answers.
-func (s *Service) Ping(ctx context.Context, domain string) error {
-	_, client, err := s.account(ctx, domain)
-	if err != nil {
-		return err
-	}
-	_, err = client.Account(ctx)
-	return err
-}

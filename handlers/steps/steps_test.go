@@ -3,7 +3,6 @@ package steps_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 
@@ -18,17 +17,6 @@ import (
 	"github.com/recording-storage/recording-storage/infra/s3source"
 	"github.com/recording-storage/recording-storage/messages"
 )
-
-// oneInstance is the instance configuration of one domain (the steps'
-// Instances port; the configurator's wire is tested on its own).
-type oneInstance struct{ inst conf.Instance }
-
-func (o oneInstance) Instance(_ context.Context, domain string) (conf.Instance, error) {
-	if domain != "steps.example" {
-		return conf.Instance{}, errclass.AsPermanent(fmt.Errorf("unknown instance %q", domain))
-	}
-	return o.inst, nil
-}
 
 // TestResolve_missing_source_classes: a missing source whose copies the
 // rooms do not hold is permanent, naming the rooms; the same with the
@@ -46,7 +34,7 @@ func TestResolve_missing_source_classes(t *testing.T) {
 		ClientID: emulatortest.ClientID, ClientSecret: emulatortest.ClientSecret, ParentRoomID: emulatortest.ParentRoomID}}
 	log := logrus.New()
 	log.SetLevel(logrus.PanicLevel)
-	svc := steps.New(cfg, oneInstance{inst}, s3source.New(client, s3source.Options{}), nil, log)
+	svc := steps.New(cfg, instances{"steps.example": inst}, s3source.New(client, s3source.Options{}), nil, log)
 	job := &messages.Job{Version: messages.JobVersion, ID: "j", Instance: "steps.example",
 		Source: messages.Source{Bucket: bucket, Keys: []string{"gone.mp4"}}, Meeting: messages.Meeting{ID: 9},
 		Targets: []messages.Target{{Path: "steps-room"}}}
@@ -85,7 +73,7 @@ func TestResolve_allowed_sources(t *testing.T) {
 	}
 	log := logrus.New()
 	log.SetLevel(logrus.PanicLevel)
-	svc := steps.New(cfg, oneInstance{inst}, s3source.New(client, s3source.Options{}), nil, log)
+	svc := steps.New(cfg, instances{"steps.example": inst}, s3source.New(client, s3source.Options{}), nil, log)
 	tests := []struct {
 		bucket, key string
 		refused     bool

@@ -29,6 +29,12 @@ type auth struct {
 	refresh   string
 	refreshAt time.Time // renew the access token from then on
 	gen       uint64    // incremented with every new access token
+
+	// The last refused login, guarded by sem: until nextLogin every token
+	// request fails with refused without asking the server.
+	refused   error
+	nextLogin time.Time
+	backoff   time.Duration // the wait after the next refusal
 }
 
 // valid returns the access token if it needs no renewal. Call with mu held.
@@ -105,14 +111,52 @@ func (c *Client) obtainToken(ctx context.Context, refresh string) (*tokenRespons
 		}
 		c.log.WithError(err).Info("dracoon refresh grant refused, logging in again")
 	}
+	return c.login(ctx)
+}
+
+// login sends the password grant, at most once per login backoff while the
+// server refuses it (see Config.LoginBackoff). Call with auth.sem held.
+func (c *Client) login(ctx context.Context) (*tokenResponse, error) {
+	a := &c.auth
+	now := time.Now()
+	if a.refused != nil && now.Before(a.nextLogin) {
+		return nil, &LoginRefusedError{Err: a.refused, Retry: a.nextLogin}
+	}
 	tr, err := c.tokenGrant(ctx, url.Values{"grant_type": {"password"}, "username": {c.cfg.Login},
 		"password": {c.cfg.Password.Reveal()}})
 	if err != nil {
+		if !isLoginError(err) || !errclass.IsPermanent(err) {
+			return nil, err // not a refusal: the server was not reached or failed
+		}
+		if a.backoff == 0 {
+			a.backoff = c.cfg.LoginBackoff
+		}
+		a.refused, a.nextLogin = err, now.Add(a.backoff)
+		a.backoff = min(2*a.backoff, c.cfg.MaxLoginBackoff)
+		c.log.WithField("login", c.cfg.Login).WithField("retry_at", a.nextLogin.UTC().Format(time.RFC3339)).
+			Warn("dracoon login refused; not tried again before retry_at")
 		return nil, err
 	}
+	a.refused, a.backoff = nil, 0
 	c.log.WithField("login", c.cfg.Login).Debug("dracoon login")
 	return tr, nil
 }
+
+// LoginRefusedError reports a request not sent because the server refused
+// the account's last login and the login backoff has not run out. It has the
+// class of the refusal (permanent).
+type LoginRefusedError struct {
+	Err   error     // the refusal
+	Retry time.Time // the next login attempt is allowed from then on
+}
+
+// Error names the refusal and when the login is tried again.
+func (e *LoginRefusedError) Error() string {
+	return fmt.Sprintf("login refused, not tried again before %s: %v", e.Retry.UTC().Format(time.RFC3339), e.Err)
+}
+
+// Unwrap returns the refusal.
+func (e *LoginRefusedError) Unwrap() error { return e.Err }
 
 // tokenRoute labels the token endpoint in errors and logs.
 const tokenRoute = "POST /oauth/token"

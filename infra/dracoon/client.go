@@ -55,6 +55,11 @@ const (
 	DefaultS3PollTimeout = 10 * time.Minute
 	// DefaultStallTimeout fails a request whose bodies move no byte this long.
 	DefaultStallTimeout = conf.DefaultStallTimeout
+	// DefaultLoginBackoff is how long a refused login is remembered before
+	// the password is tried again; it doubles while the login keeps failing.
+	DefaultLoginBackoff = 5 * time.Minute
+	// DefaultMaxLoginBackoff caps the wait between refused logins.
+	DefaultMaxLoginBackoff = time.Hour
 )
 
 // Limits of the API and of S3.
@@ -112,6 +117,13 @@ type Config struct {
 	// MissingKeysPageSize is the page size of missing file key listings;
 	// zero means the API's enforced limit, 100.
 	MissingKeysPageSize int
+	// LoginBackoff is how long a refused login (the token endpoint's 400 or
+	// 401 to the password grant) is remembered: until then every request
+	// fails with it at once, without asking the server, so that a wrong
+	// password cannot lock the account. It doubles with every further
+	// refusal up to MaxLoginBackoff. Zero means DefaultLoginBackoff and
+	// DefaultMaxLoginBackoff.
+	LoginBackoff, MaxLoginBackoff time.Duration
 	// HTTPClient replaces the client's own HTTP client (tests).
 	HTTPClient *http.Client
 	// Logger receives retries and lifecycle events; nil discards.
@@ -175,6 +187,12 @@ func (c *Config) setDefaults() {
 	if c.MissingKeysPageSize == 0 {
 		c.MissingKeysPageSize = maxMissingKeysLimit
 	}
+	if c.LoginBackoff == 0 {
+		c.LoginBackoff = DefaultLoginBackoff
+	}
+	if c.MaxLoginBackoff == 0 {
+		c.MaxLoginBackoff = max(DefaultMaxLoginBackoff, c.LoginBackoff)
+	}
 	if c.Logger == nil {
 		l := logrus.New()
 		l.SetOutput(io.Discard)
@@ -206,6 +224,9 @@ func (c Config) Validate() error {
 	}
 	if c.MinBackoff < 0 || c.MaxBackoff < c.MinBackoff {
 		errs = append(errs, errors.New("dracoon.Config backoff bounds are invalid"))
+	}
+	if c.LoginBackoff < 0 || c.MaxLoginBackoff < c.LoginBackoff {
+		errs = append(errs, errors.New("dracoon.Config.LoginBackoff and MaxLoginBackoff are invalid"))
 	}
 	return errors.Join(errs...)
 }

@@ -21,7 +21,8 @@ const fieldCheck = "check"
 
 // healthStatus is the outcome of one round of checks.
 type healthStatus struct {
-	failing string // name of the first failing check; empty when all passed
+	failing     string // name of the first failing check; empty when all passed
+	liveFailing string // name of the first failing Live check; empty when all passed
 }
 
 // healthResponse is the original service's JSON body.
@@ -43,6 +44,38 @@ func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_, _ = w.Write(body)
+}
+
+// serveLive answers the liveness probe (GET /livez): 503 while a Live check
+// failed its last run, else 200, also while the first round is running.
+func (s *Server) serveLive(w http.ResponseWriter, _ *http.Request) {
+	if st := s.health.Load(); st != nil && st.liveFailing != "" {
+		probeAnswer(w, http.StatusServiceUnavailable, "not live: "+st.liveFailing)
+		return
+	}
+	probeAnswer(w, http.StatusOK, "ok")
+}
+
+// serveReady answers the readiness probe (GET /readyz): 200 once the last
+// round of checks passed, 503 naming the first failing check (or
+// "starting") otherwise.
+func (s *Server) serveReady(w http.ResponseWriter, _ *http.Request) {
+	switch st := s.health.Load(); {
+	case st == nil:
+		probeAnswer(w, http.StatusServiceUnavailable, "not ready: "+errStarting)
+	case st.failing != "":
+		probeAnswer(w, http.StatusServiceUnavailable, "not ready: "+st.failing)
+	default:
+		probeAnswer(w, http.StatusOK, "ok")
+	}
+}
+
+// probeAnswer writes a probe's plain text answer.
+func probeAnswer(w http.ResponseWriter, code int, text string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = w.Write([]byte(text + "\n"))
 }
 
 // checkLoop runs a round of checks at once and then every CheckInterval
@@ -81,6 +114,9 @@ func (s *Server) runChecks(ctx context.Context) {
 		failing := err != nil
 		if failing && st.failing == "" {
 			st.failing = c.Name
+		}
+		if failing && c.Live && st.liveFailing == "" {
+			st.liveFailing = c.Name
 		}
 		up := 1.0
 		if failing {

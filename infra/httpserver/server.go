@@ -1,6 +1,8 @@
 // Package httpserver is the service's small HTTP server for operators: the
 // health check that monitors and load balancers probe (GET /healthcheck, in
-// the original service's JSON shape) and the Prometheus metrics (GET /metrics).
+// the original service's JSON shape), the liveness and readiness probes of
+// Kubernetes (GET /livez, GET /readyz) and the Prometheus metrics (GET
+// /metrics).
 //
 // Health checks run in the background; a probe answers from the last results,
 // so probes are cheap and never pile up on slow dependencies.
@@ -61,9 +63,14 @@ const (
 // running then counts as failed. Func is never called concurrently with
 // itself, and its error is logged (with URL credentials and query strings
 // removed) but never sent to clients.
+//
+// Live marks a check of the process itself (a stage's handlers running),
+// not of a dependency: GET /livez fails only while a Live check fails, GET
+// /readyz and GET /healthcheck while any check fails.
 type Check struct {
 	Name string
 	Func func(ctx context.Context) error
+	Live bool
 }
 
 // Config configures a Server.
@@ -205,6 +212,8 @@ func New(cfg Config) (*Server, error) {
 	// A GET pattern also matches HEAD; other methods get 405 with an Allow
 	// header, and unknown paths (including /) get 404.
 	mux.HandleFunc("GET /healthcheck", s.serveHealth)
+	mux.HandleFunc("GET /livez", s.serveLive)
+	mux.HandleFunc("GET /readyz", s.serveReady)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{
 		ErrorLog: promLogger{s.log},
 		Registry: cfg.Registry,

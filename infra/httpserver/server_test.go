@@ -125,29 +125,29 @@ func TestHealthcheck_results(t *testing.T) {
 		{name: "no_checks_is_success", want: success},
 		{
 			name:   "all_passing_is_success",
-			checks: []httpserver.Check{{"sqs_error", pass}, {"worker_error_file_transferer", pass}},
+			checks: []httpserver.Check{{Name: "sqs_error", Func: pass}, {Name: "worker_error_file_transferer", Func: pass}},
 			want:   success,
 		},
 		{
 			name:   "failing_check_reports_its_name",
-			checks: []httpserver.Check{{"sqs_error", pass}, {"worker_error_file_transferer", fail}},
+			checks: []httpserver.Check{{Name: "sqs_error", Func: pass}, {Name: "worker_error_file_transferer", Func: fail}},
 			want:   errOf("worker_error_file_transferer"),
 		},
 		{
 			name: "first_failing_in_order_wins",
 			checks: []httpserver.Check{
-				{"sqs_error", pass}, {"s3_error", fail}, {"dracoon_error", pass}, {"worker_error_parser", fail},
+				{Name: "sqs_error", Func: pass}, {Name: "s3_error", Func: fail}, {Name: "dracoon_error", Func: pass}, {Name: "worker_error_parser", Func: fail},
 			},
 			want: errOf("s3_error"),
 		},
 		{
 			name:   "panicking_check_fails",
-			checks: []httpserver.Check{{"configurator_error", func(context.Context) error { panic("oops") }}},
+			checks: []httpserver.Check{{Name: "configurator_error", Func: func(context.Context) error { panic("oops") }}},
 			want:   errOf("configurator_error"),
 		},
 		{
 			name: "check_outliving_its_timeout_fails",
-			checks: []httpserver.Check{{"dracoon_error", func(ctx context.Context) error {
+			checks: []httpserver.Check{{Name: "dracoon_error", Func: func(ctx context.Context) error {
 				<-ctx.Done()
 				time.Sleep(10 * time.Millisecond) // still returns, but late
 				return nil
@@ -167,7 +167,7 @@ func TestHealthcheck_results(t *testing.T) {
 func TestHealthcheck_starting_until_first_round(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})
-	s := start(t, httpserver.Config{Checks: []httpserver.Check{{"sqs_error", func(ctx context.Context) error {
+	s := start(t, httpserver.Config{Checks: []httpserver.Check{{Name: "sqs_error", Func: func(ctx context.Context) error {
 		select {
 		case <-release:
 			return nil
@@ -218,7 +218,7 @@ func TestHealthcheck_recovers_and_logs_once_per_change(t *testing.T) {
 	c := &toggle{}
 	c.failing.Store(true)
 	s := start(t, httpserver.Config{
-		Checks:        []httpserver.Check{{"dracoon_error", pass}, {"configurator_error", c.check}},
+		Checks:        []httpserver.Check{{Name: "dracoon_error", Func: pass}, {Name: "configurator_error", Func: c.check}},
 		CheckInterval: 2 * time.Millisecond,
 		Logger:        log,
 	})
@@ -266,7 +266,7 @@ func TestHealthcheck_hung_check_is_not_called_again(t *testing.T) {
 	unblock := make(chan struct{})
 	t.Cleanup(func() { close(unblock) })
 	s := start(t, httpserver.Config{
-		Checks: []httpserver.Check{{"s3_error", func(context.Context) error {
+		Checks: []httpserver.Check{{Name: "s3_error", Func: func(context.Context) error {
 			calls.Add(1)
 			<-unblock // ignores its context
 			return nil
@@ -332,7 +332,7 @@ func TestMetrics_exposes_registry(t *testing.T) {
 	counter := prometheus.NewCounter(prometheus.CounterOpts{Name: "test_things_total", Help: "Things."})
 	reg.MustRegister(counter)
 	counter.Add(3)
-	s := start(t, httpserver.Config{Registry: reg, Checks: []httpserver.Check{{"sqs_error", fail}}})
+	s := start(t, httpserver.Config{Registry: reg, Checks: []httpserver.Check{{Name: "sqs_error", Func: fail}}})
 	if s.srv.Registry() != reg {
 		t.Fatal("Registry() is not the configured registry")
 	}
@@ -389,10 +389,10 @@ func TestNew_invalid_config(t *testing.T) {
 		cfg     httpserver.Config
 		wantErr string
 	}{
-		{name: "empty_check_name", cfg: httpserver.Config{Checks: []httpserver.Check{{"", pass}}}, wantErr: "Checks[0].Name is empty"},
-		{name: "nil_check_func", cfg: httpserver.Config{Checks: []httpserver.Check{{"s3_error", nil}}}, wantErr: "Checks[0].Func is nil"},
-		{name: "duplicate_check", cfg: httpserver.Config{Checks: []httpserver.Check{{"s3_error", pass}, {"s3_error", pass}}}, wantErr: "Checks[1].Name \"s3_error\" is a duplicate"},
-		{name: "reserved_check_name", cfg: httpserver.Config{Checks: []httpserver.Check{{"starting", pass}}}, wantErr: "is reserved"},
+		{name: "empty_check_name", cfg: httpserver.Config{Checks: []httpserver.Check{{Name: "", Func: pass}}}, wantErr: "Checks[0].Name is empty"},
+		{name: "nil_check_func", cfg: httpserver.Config{Checks: []httpserver.Check{{Name: "s3_error", Func: nil}}}, wantErr: "Checks[0].Func is nil"},
+		{name: "duplicate_check", cfg: httpserver.Config{Checks: []httpserver.Check{{Name: "s3_error", Func: pass}, {Name: "s3_error", Func: pass}}}, wantErr: "Checks[1].Name \"s3_error\" is a duplicate"},
+		{name: "reserved_check_name", cfg: httpserver.Config{Checks: []httpserver.Check{{Name: "starting", Func: pass}}}, wantErr: "is reserved"},
 		{name: "negative_interval", cfg: httpserver.Config{CheckInterval: -time.Second}, wantErr: "CheckInterval -1s is negative"},
 		{name: "bad_listen", cfg: httpserver.Config{Listen: "8080"}, wantErr: "Listen \"8080\""},
 	}
@@ -435,7 +435,7 @@ func TestRun_graceful_shutdown(t *testing.T) {
 	}{
 		{name: "idle"},
 		{name: "silent_connection", silentConn: true},
-		{name: "check_ignoring_its_context", checks: []httpserver.Check{{"dracoon_error", func(context.Context) error {
+		{name: "check_ignoring_its_context", checks: []httpserver.Check{{Name: "dracoon_error", Func: func(context.Context) error {
 			time.Sleep(time.Hour)
 			return nil
 		}}}},
@@ -569,5 +569,73 @@ func TestRun_in_flight_request(t *testing.T) {
 				t.Errorf("in-flight GET /metrics = %d, want %d (0: connection closed)", got, tt.wantCode)
 			}
 		})
+	}
+}
+
+// getProbe returns the status and body of GET url+path.
+func getProbe(t *testing.T, url, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(body))
+}
+
+// TestProbes: /livez fails only while a Live check fails, /readyz while any
+// check fails; /healthcheck keeps its answer.
+func TestProbes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		checks     []httpserver.Check
+		wantHealth health
+		wantLive   int
+		wantReady  string
+	}{
+		{name: "all_pass", checks: []httpserver.Check{{Name: "worker_error_parser", Func: pass, Live: true}, {Name: "sqs_error", Func: pass}},
+			wantHealth: success, wantLive: 200, wantReady: "ok"},
+		{name: "dependency_fails", checks: []httpserver.Check{{Name: "worker_error_parser", Func: pass, Live: true}, {Name: "sqs_error", Func: fail}},
+			wantHealth: errOf("sqs_error"), wantLive: 200, wantReady: "not ready: sqs_error"},
+		{name: "stage_fails", checks: []httpserver.Check{{Name: "worker_error_parser", Func: fail, Live: true}, {Name: "sqs_error", Func: pass}},
+			wantHealth: errOf("worker_error_parser"), wantLive: 503, wantReady: "not ready: worker_error_parser"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := start(t, httpserver.Config{Checks: tt.checks})
+			eventually(t, s.url, tt.wantHealth)
+			if code, body := getProbe(t, s.url, "/livez"); code != tt.wantLive {
+				t.Errorf("/livez = %d %q, want %d", code, body, tt.wantLive)
+			}
+			code, body := getProbe(t, s.url, "/readyz")
+			if wantCode := map[bool]int{true: 200, false: 503}[tt.wantReady == "ok"]; code != wantCode || body != tt.wantReady {
+				t.Errorf("/readyz = %d %q, want %d %q", code, body, wantCode, tt.wantReady)
+			}
+		})
+	}
+}
+
+// TestProbes_starting: before the first round of checks ends the process
+// is live but not ready.
+func TestProbes_starting(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	s := start(t, httpserver.Config{Checks: []httpserver.Check{{Name: "sqs_error", Func: func(ctx context.Context) error {
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}}}, CheckTimeout: time.Minute})
+	defer close(release)
+	if code, _ := getProbe(t, s.url, "/livez"); code != 200 {
+		t.Errorf("/livez while starting = %d, want 200", code)
+	}
+	if code, body := getProbe(t, s.url, "/readyz"); code != 503 || body != "not ready: starting" {
+		t.Errorf("/readyz while starting = %d %q, want 503 %q", code, body, "not ready: starting")
 	}
 }
