@@ -22,7 +22,7 @@ const emulatorShutdownTimeout = 10 * time.Second
 // [--discard-content]":
 // it serves the local DRACOON API emulator until ctx is cancelled.
 func runEmulator(ctx context.Context, args []string, s stdio) int {
-	fs := newFlagSet(s, "dracoon-emulator", "dracoon-emulator --listen 127.0.0.1:PORT --data DIR [--seed FILE] [--faults SPEC] [--public-url URL] [--discard-content]", "Runs the local DRACOON API emulator until interrupted.")
+	fs := newFlagSet(s, "dracoon-emulator", "dracoon-emulator --listen 127.0.0.1:PORT --data DIR [--seed FILE] [--faults SPEC] [--public-url URL] [--discard-content] [--tls-cert FILE --tls-key FILE]", "Runs the local DRACOON API emulator until interrupted.")
 	listen := fs.String("listen", "127.0.0.1:8090", "address to listen on (port 0 picks a free port)")
 	dataDir := fs.String("data", "", "directory for the emulator state (required; created if missing)")
 	seedFile := fs.String("seed", "", "JSON seed file (see testdata/dracoon/README.md); only what is missing is created")
@@ -34,6 +34,8 @@ func runEmulator(ctx context.Context, args []string, s stdio) int {
 	refreshTTL := fs.Duration("refresh-token-lifetime", emulator.DefaultRefreshTokenLifetime, "OAuth refresh token lifetime")
 	discard := fs.Bool("discard-content", false, "benchmark mode: count and hash uploaded bytes without storing them (downloads of such files fail; no S3 finish delay)")
 	verbose := fs.Bool("v", false, "log every request")
+	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) to serve https with, together with --tls-key; clients trust its CA through tls.ca_file")
+	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
 	var s3Direct *bool
 	fs.Func("s3-direct-upload", "override the seed's s3DirectUpload: true or false", func(v string) error {
 		b, err := strconv.ParseBool(v)
@@ -45,6 +47,10 @@ func runEmulator(ctx context.Context, args []string, s stdio) int {
 	}
 	if fs.NArg() != 0 || *dataDir == "" {
 		fs.Usage()
+		return 2
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		fmt.Fprintln(s.err, "dracoon-emulator: --tls-cert and --tls-key go together")
 		return 2
 	}
 	if err := checkLoopback(*listen, *allowRemote); err != nil {
@@ -83,7 +89,11 @@ func runEmulator(ctx context.Context, args []string, s stdio) int {
 	}
 	base := *publicURL
 	if base == "" {
-		base = "http://" + ln.Addr().String()
+		scheme := "http"
+		if *tlsCert != "" {
+			scheme = "https"
+		}
+		base = scheme + "://" + ln.Addr().String()
 	}
 	emu, err := emulator.New(emulator.Config{DataDir: *dataDir, Seed: seed, Faults: faults, PublicURL: base,
 		S3FinishDelay: *finishDelay, DiscardContent: *discard, AccessTokenLifetime: *accessTTL, RefreshTokenLifetime: *refreshTTL,
@@ -95,7 +105,13 @@ func runEmulator(ctx context.Context, args []string, s stdio) int {
 	}
 	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() {
+		if *tlsCert != "" {
+			served <- srv.ServeTLS(ln, *tlsCert, *tlsKey)
+			return
+		}
+		served <- srv.Serve(ln)
+	}()
 	log.WithFields(logrus.Fields{"listen_addr": ln.Addr().String(), "public_url": base, "data_dir": *dataDir}).
 		Info("dracoon emulator listening")
 

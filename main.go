@@ -242,7 +242,7 @@ func openStagesEnv(ctx context.Context, configFile string, logOut io.Writer, sta
 		}
 	}
 	if e.needs[handlers.NeedInstances] {
-		if e.instances, err = setup.Instances(cfg.Instances); err != nil {
+		if e.instances, err = setup.Instances(cfg.Instances, cfg.TLS); err != nil {
 			return nil, errclass.AsPermanent(err)
 		}
 	}

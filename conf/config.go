@@ -4,7 +4,10 @@
 package conf
 
 import (
+	"crypto/x509"
+	"fmt"
 	"net/url"
+	"os"
 	"path"
 	"strings"
 	"time"
@@ -83,6 +86,7 @@ type Config struct {
 	Sharer    Sharer    `yaml:"sharer"`
 	HTTP      HTTP      `yaml:"http"`
 	AWS       AWS       `yaml:"aws"`
+	TLS       TLS       `yaml:"tls"`
 }
 
 // Logger configures the structured log.
@@ -293,6 +297,38 @@ type Sharer struct {
 	// instances.file.
 	Instances []string      `yaml:"instances"`
 	Interval  time.Duration `yaml:"interval"` // at least one minute
+}
+
+// TLS configures whom the service trusts over the network.
+type TLS struct {
+	// CAFile is a PEM bundle of certificate authorities trusted beside the
+	// system's by the DRACOON and configurator clients (an on-premises
+	// DRACOON with a company CA); empty: the system's only.
+	CAFile string `yaml:"ca_file"`
+	// AllowPlainHTTP allows http:// endpoints (the configurator, AWS) on
+	// hosts other than loopback. The configurator's answers carry every
+	// DRACOON password, so plain http is refused unless this is set.
+	AllowPlainHTTP bool `yaml:"allow_plain_http"`
+}
+
+// CertPool returns the system's certificate authorities with those of
+// CAFile, or nil (the system's) when CAFile is empty.
+func (t TLS) CertPool() (*x509.CertPool, error) {
+	if t.CAFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(t.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("tls.ca_file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("tls.ca_file: %s holds no PEM certificate", t.CAFile)
+	}
+	return pool, nil
 }
 
 // HTTP configures the health and metrics endpoint.

@@ -120,6 +120,9 @@ func TestLoad_rejects(t *testing.T) {
 		{name: "configurator_without_url", env: map[string]string{"RS_INSTANCES_SOURCE": "configurator", "RS_SHARER_INSTANCES": "a.example"}, want: []string{"instances.configurator.url must be set"}},
 		{name: "configurator_without_sweep", env: map[string]string{"RS_INSTANCES_SOURCE": "configurator", "RS_INSTANCES_CONFIGURATOR_URL": "https://c.example"},
 			want: []string{"sharer.instances must name the instances to sweep when instances.source is configurator"}},
+		{name: "configurator_plain_http", env: map[string]string{"RS_INSTANCES_SOURCE": "configurator", "RS_SHARER_INSTANCES": "a.example",
+			"RS_INSTANCES_CONFIGURATOR_URL": "http://configurator.internal"}, want: []string{"instances.configurator.url uses plain http to configurator.internal, which is not a loopback host: use https, or set tls.allow_plain_http"}},
+		{name: "endpoint_plain_http", env: map[string]string{"RS_AWS_ENDPOINTS_SQS": "http://10.0.0.5:4100"}, want: []string{"aws.endpoints.sqs uses plain http to 10.0.0.5"}},
 		{name: "endpoint_not_url", env: map[string]string{"RS_AWS_ENDPOINTS_S3": "127.0.0.1:7070"}, want: []string{`aws.endpoints.s3 must be an http or https URL, got "127.0.0.1:7070"`}},
 		{name: "key_without_secret", env: map[string]string{"RS_AWS_ACCESS_KEY_ID": "id"}, want: []string{"must be set together"}},
 		{name: "duplicate_topic", env: map[string]string{"RS_STAGES_SHARE_TOPIC": "recording-jobs"}, want: []string{`stages.share.topic must differ from stages.parse.topic, both are "recording-jobs"`}},
@@ -330,5 +333,19 @@ func TestStages_NackDelay(t *testing.T) {
 	zero := conf.Stages{MaxDeliveries: 3}
 	if got := zero.NackDelay(3); got != 0 {
 		t.Errorf("zero delay doubled to %s", got)
+	}
+}
+
+// TestLoad_plain_http_allowed: tls.allow_plain_http lets http endpoints on
+// other hosts through; loopback ones need nothing.
+func TestLoad_plain_http_allowed(t *testing.T) {
+	for _, env := range []map[string]string{
+		{"RS_AWS_ENDPOINTS_SQS": "http://10.0.0.5:4100", "RS_TLS_ALLOW_PLAIN_HTTP": "true"},
+		{"RS_AWS_ENDPOINTS_SQS": "http://127.0.0.1:4100"},
+		{"RS_AWS_ENDPOINTS_SQS": "http://localhost:4100"},
+	} {
+		if _, err := conf.Load("", envMap(env)); err != nil {
+			t.Errorf("%v: %v", env, err)
+		}
 	}
 }

@@ -37,7 +37,7 @@ const maxStageTimeout = 24 * time.Hour
 // Validate checks every value and returns one error per bad value, each
 // naming the field as it is written in the YAML file.
 func (c Config) Validate() error {
-	var v validator
+	v := validator{plainHTTP: c.TLS.AllowPlainHTTP}
 	if _, err := logrus.ParseLevel(c.Logger.Level); err != nil {
 		v.addf("logger.level must be one of panic, fatal, error, warn, info, debug, trace, got %q", c.Logger.Level)
 	}
@@ -166,7 +166,8 @@ func (c Config) Validate() error {
 
 // validator collects one error per bad value.
 type validator struct {
-	errs []error
+	errs      []error
+	plainHTTP bool // tls.allow_plain_http
 }
 
 func (v *validator) addf(format string, args ...any) {
@@ -209,6 +210,10 @@ func (v *validator) url(path, raw string, required bool) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		v.addf("%s must be an http or https URL, got %q", path, raw)
+		return
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) && !v.plainHTTP {
+		v.addf("%s uses plain http to %s, which is not a loopback host: use https, or set tls.allow_plain_http", path, u.Hostname())
 	}
 }
 

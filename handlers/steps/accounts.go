@@ -2,6 +2,7 @@ package steps
 
 import (
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"sync"
@@ -20,13 +21,15 @@ type accounts struct {
 	settings conf.Dracoon
 	chunk    int64
 	log      logrus.FieldLogger
+	roots    func() (*x509.CertPool, error) // tls.ca_file, read once
 
 	mu      sync.Mutex
 	clients map[string]*dracoon.Client // by fingerprint of the account
 }
 
-func newAccounts(settings conf.Dracoon, chunk int64, log logrus.FieldLogger) *accounts {
-	return &accounts{settings: settings, chunk: chunk, log: log, clients: map[string]*dracoon.Client{}}
+func newAccounts(settings conf.Dracoon, tls conf.TLS, chunk int64, log logrus.FieldLogger) *accounts {
+	return &accounts{settings: settings, chunk: chunk, log: log, roots: sync.OnceValues(tls.CertPool),
+		clients: map[string]*dracoon.Client{}}
 }
 
 // client returns the client of acct, creating it on first use.
@@ -37,7 +40,13 @@ func (a *accounts) client(acct conf.DracoonAccount) (*dracoon.Client, error) {
 	if c, ok := a.clients[key]; ok {
 		return c, nil
 	}
-	c, err := dracoon.New(dracoon.NewConfig(a.settings, acct, a.chunk, a.log.WithField("dracoon", acct.BaseURL)))
+	roots, err := a.roots()
+	if err != nil {
+		return nil, err
+	}
+	cfg := dracoon.NewConfig(a.settings, acct, a.chunk, a.log.WithField("dracoon", acct.BaseURL))
+	cfg.RootCAs = roots
+	c, err := dracoon.New(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -51,7 +51,7 @@ type Service struct {
 func New(cfg conf.Config, instances Instances, objects Objects, metrics *transfer.Metrics, log logrus.FieldLogger) *Service {
 	return &Service{
 		cfg: cfg, instances: instances, objects: objects, log: log,
-		accounts: newAccounts(cfg.Dracoon, int64(cfg.S3.ChunkSize), log),
+		accounts: newAccounts(cfg.Dracoon, cfg.TLS, int64(cfg.S3.ChunkSize), log),
 		engine: transfer.Options{ReadAhead: cfg.S3.Parallel, PartsInFlight: cfg.S3.PartsInFlight,
 			Logger: log, Metrics: metrics},
 	}

@@ -49,7 +49,7 @@ func TestHTTP(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 
-	c, err := NewHTTP(conf.Configurator{URL: srv.URL + "/base/", Token: "tok", CacheTTL: time.Minute, Timeout: time.Second})
+	c, err := NewHTTP(conf.Configurator{URL: srv.URL + "/base/", Token: "tok", CacheTTL: time.Minute, Timeout: time.Second}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestHTTP(t *testing.T) {
 		t.Fatalf("timeout not applied: %s", time.Since(start))
 	}
 
-	noToken, _ := NewHTTP(conf.Configurator{URL: srv.URL + "/base", Timeout: time.Second})
+	noToken, _ := NewHTTP(conf.Configurator{URL: srv.URL + "/base", Timeout: time.Second}, nil)
 	if _, err := noToken.Instance(ctx, "a.example"); err == nil || permanent(err) {
 		t.Fatalf("401: err = %v, want transient", err)
 	}

@@ -2,6 +2,8 @@ package configurator
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -41,8 +43,9 @@ type cached struct {
 	expires  time.Time
 }
 
-// NewHTTP returns a client for the configurator described by c.
-func NewHTTP(c conf.Configurator) (*HTTP, error) {
+// NewHTTP returns a client for the configurator described by c, trusting
+// the certificate authorities roots (nil: the system's).
+func NewHTTP(c conf.Configurator, roots *x509.CertPool) (*HTTP, error) {
 	base, err := url.Parse(strings.TrimRight(c.URL, "/"))
 	if err != nil || base.Host == "" {
 		return nil, fmt.Errorf("invalid configurator url %q", c.URL)
@@ -51,10 +54,17 @@ func NewHTTP(c conf.Configurator) (*HTTP, error) {
 		base:   base,
 		token:  c.Token,
 		ttl:    c.CacheTTL,
-		client: &http.Client{Timeout: c.Timeout},
+		client: &http.Client{Timeout: c.Timeout, Transport: transport(roots)},
 		now:    time.Now,
 		cache:  map[string]cached{},
 	}, nil
+}
+
+// transport is net/http's default transport trusting roots.
+func transport(roots *x509.CertPool) http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	return t
 }
 
 // Instance returns the configuration of domain, from the cache when fresh.

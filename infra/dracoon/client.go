@@ -11,6 +11,8 @@ package dracoon
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -124,6 +126,9 @@ type Config struct {
 	// refusal up to MaxLoginBackoff. Zero means DefaultLoginBackoff and
 	// DefaultMaxLoginBackoff.
 	LoginBackoff, MaxLoginBackoff time.Duration
+	// RootCAs are the certificate authorities trusted for DRACOON and its
+	// S3 storage; nil: the system's.
+	RootCAs *x509.CertPool
 	// HTTPClient replaces the client's own HTTP client (tests).
 	HTTPClient *http.Client
 	// Logger receives retries and lifecycle events; nil discards.
@@ -251,7 +256,7 @@ func New(cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid dracoon config: %w", err)
 	}
-	hc := &http.Client{Transport: newTransport(cfg.Timeout)}
+	hc := &http.Client{Transport: newTransport(cfg.Timeout, cfg.RootCAs)}
 	if cfg.HTTPClient != nil {
 		copied := *cfg.HTTPClient
 		hc = &copied
@@ -266,9 +271,10 @@ func New(cfg Config) (*Client, error) {
 // newTransport returns a keep-alive transport with dial, TLS and
 // response-header timeouts but no overall deadline, so that large chunks
 // are bounded only by their context.
-func newTransport(responseTimeout time.Duration) *http.Transport {
+func newTransport(responseTimeout time.Duration, roots *x509.CertPool) *http.Transport {
 	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: keepAlive}
 	return &http.Transport{
+		TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           d.DialContext,
 		ForceAttemptHTTP2:     true,
@@ -605,6 +611,13 @@ func netError(req *request, err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
+	}
+	var unknown x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var hostname x509.HostnameError
+	if errors.As(err, &unknown) || errors.As(err, &invalid) || errors.As(err, &hostname) {
+		// A certificate the service does not trust: repeating cannot help.
+		return errclass.AsPermanent(fmt.Errorf("cannot send %s: the server's certificate is not trusted (an on-premises CA goes in tls.ca_file): %w", req.label(), err))
 	}
 	return fmt.Errorf("cannot send %s: %w", req.label(), err)
 }

@@ -170,7 +170,7 @@ func (e *env) client(user, password, encPw string, mod ...func(*Config)) *Client
 		ClientID: testClientID, ClientSecret: testClientSecret, EncryptionPassword: conf.Secret(encPw),
 		Timeout: 10 * time.Second, MinBackoff: 5 * time.Millisecond, MaxBackoff: 1500 * time.Millisecond,
 		ChunkSize: 64 << 10, PartSize: MinS3PartSize, PartConcurrency: 3,
-		HTTPClient: &http.Client{Transport: newTransport(10 * time.Second)},
+		HTTPClient: &http.Client{Transport: newTransport(10*time.Second, nil)},
 	}
 	for _, m := range mod {
 		m(&cfg)

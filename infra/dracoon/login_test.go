@@ -46,7 +46,7 @@ func TestClient_login_backoff(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ct := &countingTransport{next: newTransport(10 * time.Second)}
+			ct := &countingTransport{next: newTransport(10*time.Second, nil)}
 			c := e.client("svc", tt.password, encPassword, func(c *Config) {
 				c.HTTPClient = &http.Client{Transport: ct}
 				c.LoginBackoff = tt.backoff

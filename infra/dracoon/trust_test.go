@@ -9,10 +9,14 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/recording-storage/recording-storage/conf"
+	"github.com/recording-storage/recording-storage/infra/dracoon/emulator"
+	"github.com/recording-storage/recording-storage/infra/dracoon/emulator/emulatortest"
 	"github.com/recording-storage/recording-storage/infra/errclass"
 )
 
@@ -93,5 +97,44 @@ func TestClient_answer_too_large(t *testing.T) {
 	}
 	if _, err := c.Account(context.Background()); !errors.Is(err, ErrAnswerTooLarge) || !errclass.IsPermanent(err) {
 		t.Fatalf("Account = %v (%v), want a permanent ErrAnswerTooLarge", err, errclass.Of(err))
+	}
+}
+
+// TestClient_TLS_trust: a DRACOON with a certificate of its own CA (an
+// on-premises one) is refused, permanently and with the setting named,
+// until that CA is in tls.ca_file; then the client works.
+func TestClient_TLS_trust(t *testing.T) {
+	t.Parallel()
+	emu := emulatortest.StartTLS(t, emulator.Config{DataDir: t.TempDir(), Seed: testSeed(t, false), S3FinishDelay: -1})
+	if !strings.HasPrefix(emu.URL, "https://") {
+		t.Fatalf("emulator at %s, want https", emu.URL)
+	}
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, emu.Certificate(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	newClient := func(tlsCfg conf.TLS) *Client {
+		t.Helper()
+		roots, err := tlsCfg.CertPool()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := New(Config{BaseURL: emu.URL, Login: "svc", Password: conf.Secret("svc-pw"), ClientID: testClientID,
+			ClientSecret: conf.Secret(testClientSecret), EncryptionPassword: conf.Secret(encPassword), RootCAs: roots, Retries: NoRetries})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	_, err := newClient(conf.TLS{}).SystemInfo(context.Background())
+	if err == nil || !errclass.IsPermanent(err) || !strings.Contains(err.Error(), "tls.ca_file") {
+		t.Fatalf("an untrusted certificate: %v (%v), want a permanent error naming tls.ca_file", err, errclass.Of(err))
+	}
+	c := newClient(conf.TLS{CAFile: caFile})
+	if _, err := c.Account(context.Background()); err != nil {
+		t.Fatalf("with the CA in tls.ca_file: %v", err)
+	}
+	if _, err := (conf.TLS{CAFile: filepath.Join(t.TempDir(), "missing.pem")}).CertPool(); err == nil || !strings.Contains(err.Error(), "tls.ca_file") {
+		t.Errorf("a missing CA file: %v, want an error naming tls.ca_file", err)
 	}
 }

@@ -18,13 +18,18 @@ type InstanceSource interface {
 }
 
 // Instances returns the instance configuration source that
-// instances.source names: the file, or the configurator service.
-func Instances(c conf.Instances) (InstanceSource, error) {
+// instances.source names: the file, or the configurator service, trusted
+// as tls says.
+func Instances(c conf.Instances, tls conf.TLS) (InstanceSource, error) {
 	switch c.Source {
 	case "file":
 		return configurator.NewFile(c.File)
 	case "configurator":
-		return configurator.NewHTTP(c.Configurator)
+		roots, err := tls.CertPool()
+		if err != nil {
+			return nil, err
+		}
+		return configurator.NewHTTP(c.Configurator, roots)
 	}
 	return nil, fmt.Errorf("instances.source %q is neither file nor configurator", c.Source)
 }

@@ -4,6 +4,7 @@
 package emulatortest
 
 import (
+	"encoding/pem"
 	"net/http/httptest"
 	"testing"
 
@@ -20,17 +21,36 @@ type Server struct {
 	t       testing.TB
 	checker *speccheck.Checker
 	srv     *httptest.Server
+	tls     bool
 }
 
 // Start starts an emulator with cfg. At the end of the test it stops it and
 // fails the test on any spec violation, or when no exchange was checked.
 func Start(t testing.TB, cfg emulator.Config) *Server {
 	t.Helper()
+	return start(t, cfg, false)
+}
+
+// StartTLS is Start over https with a self-signed certificate (see
+// Certificate).
+func StartTLS(t testing.TB, cfg emulator.Config) *Server {
+	t.Helper()
+	return start(t, cfg, true)
+}
+
+// Certificate returns the PEM of the certificate of an emulator started
+// with StartTLS.
+func (s *Server) Certificate() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
+}
+
+func start(t testing.TB, cfg emulator.Config, tls bool) *Server {
+	t.Helper()
 	spec, err := speccheck.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Config: cfg, t: t, checker: speccheck.NewChecker(spec, nil)}
+	s := &Server{Config: cfg, t: t, checker: speccheck.NewChecker(spec, nil), tls: tls}
 	s.start()
 	t.Cleanup(func() {
 		s.stop()
@@ -57,7 +77,11 @@ func (s *Server) start() {
 		s.t.Fatal(err)
 	}
 	s.Emu = emu
-	s.srv = httptest.NewServer(s.checker.Middleware(emu))
+	if s.tls {
+		s.srv = httptest.NewTLSServer(s.checker.Middleware(emu))
+	} else {
+		s.srv = httptest.NewServer(s.checker.Middleware(emu))
+	}
 	s.URL = s.srv.URL
 }
 
