@@ -52,12 +52,7 @@ func serve(ctx context.Context, env *env, stages []string) error {
 	if err != nil {
 		return err
 	}
-	checks, err := healthChecks(ctx, env, svc)
-	if err != nil {
-		_ = svc.Close()
-		return err
-	}
-	hs, err := httpserver.New(httpserver.Config{Listen: env.cfg.HTTP.Listen, Checks: checks,
+	hs, err := httpserver.New(httpserver.Config{Listen: env.cfg.HTTP.Listen, Checks: healthChecks(env, svc),
 		Registry: env.registry, Logger: env.log})
 	if err != nil {
 		_ = svc.Close()
@@ -103,7 +98,7 @@ func sweepInstances(env *env) func(context.Context) ([]string, error) {
 // stages read (sqs_error; a process whose stages read none, the sweep's,
 // checks the topics it publishes to: sns_error), S3, the instance
 // configuration and the DRACOON accounts.
-func healthChecks(_ context.Context, env *env, svc *pipeline.Service) ([]httpserver.Check, error) {
+func healthChecks(env *env, svc *pipeline.Service) []httpserver.Check {
 	checks := svc.StageChecks()
 	stages := svc.Stages()
 	if env.cfg.Stages.Transport == conf.TransportAWS {
@@ -155,5 +150,5 @@ func healthChecks(_ context.Context, env *env, svc *pipeline.Service) ([]httpser
 			return errors.Join(errs...)
 		}})
 	}
-	return checks, nil
+	return checks
 }

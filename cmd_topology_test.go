@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -135,5 +136,29 @@ func TestIAMPolicyCommand(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTopologyCommand_README: the README shows what `topology` prints for
+// the defaults (with the account 123456789012).
+func TestTopologyCommand_README(t *testing.T) {
+	for _, k := range []string{"RS_STAGES_PARSE_QUEUE", "RS_STAGES_RESOLVE_TOPIC", "RS_STAGES_ROOMS_TOPIC", "RS_STAGES_TRANSFER_TOPIC",
+		"RS_STAGES_SHARE_TOPIC", "RS_STAGES_TRANSFERRED", "RS_STAGES_POISON", "RS_STAGES_VISIBILITY_TIMEOUT"} {
+		t.Setenv(k, "") // set, then unset: the defaults, whatever the environment says
+		os.Unsetenv(k)
+	}
+	// The README's account and region, which the dead-letter queue's ARN names.
+	t.Setenv("RS_AWS_ACCOUNT_ID", "123456789012")
+	t.Setenv("RS_AWS_REGION", "us-east-1")
+	code, out, errOut := run(t, "topology")
+	if code != 0 {
+		t.Fatalf("topology exited %d: %s", code, errOut)
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "```\n"+out+"```\n") {
+		t.Errorf("README.md does not show what `recording-storage topology` prints:\n%s", out)
 	}
 }

@@ -35,54 +35,57 @@ type row struct {
 	panels []panel
 }
 
-// dashboardRows are the dashboard's panels, top to bottom. Every metric
-// they name is on /metrics of the service (TestMetrics_named_by_rules_and_dashboard).
-var dashboardRows = []row{
-	{title: "Overview", panels: []panel{
-		{title: "Jobs transferred (1h)", kind: "stat", width: 6, height: 4, unit: "short", targets: []target{
-			{expr: `sum(increase(recording_storage_handler_execution_time_seconds_count{handler_name="transfer",success="true"}[1h]))`}}},
-		{title: "Poisoned (1h)", kind: "stat", width: 6, height: 4, unit: "short", targets: []target{
-			{expr: `sum(increase(recording_storage_poisoned_total[1h]))`}}},
-		{title: "Transfers in flight", kind: "stat", width: 6, height: 4, unit: "short", targets: []target{
-			{expr: `sum(recording_storage_transfers_in_flight)`}}},
-		{title: "Since the last sweep", kind: "stat", width: 6, height: 4, unit: "s", targets: []target{
-			{expr: `time() - max(recording_storage_sweep_last_success_timestamp_seconds)`}}},
-	}},
-	{title: "Stages", panels: []panel{
-		{title: "Jobs per stage", kind: "timeseries", width: 12, height: 8, unit: "ops", targets: []target{
-			{expr: `sum by (handler_name, success) (rate(recording_storage_handler_execution_time_seconds_count[5m]))`,
-				legend: "{{handler_name}} success={{success}}"}}},
-		{title: "Handling time per stage (p95)", kind: "timeseries", width: 12, height: 8, unit: "s", targets: []target{
-			{expr: `histogram_quantile(0.95, sum by (le, handler_name) (rate(recording_storage_handler_execution_time_seconds_bucket[5m])))`,
-				legend: "{{handler_name}}"}}},
-	}},
-	{title: "Transfer", panels: []panel{
-		{title: "Bytes per second", kind: "timeseries", width: 8, height: 8, unit: "Bps", targets: []target{
-			{expr: `sum(rate(recording_storage_s3_read_bytes_total[5m]))`, legend: "read from S3"},
-			{expr: `sum(rate(recording_storage_uploaded_bytes_total[5m]))`, legend: "uploaded to DRACOON"}}},
-		{title: "Transfer duration", kind: "timeseries", width: 8, height: 8, unit: "s", targets: []target{
-			{expr: `histogram_quantile(0.5, sum by (le) (rate(recording_storage_transfer_duration_seconds_bucket{outcome="ok"}[15m])))`, legend: "p50"},
-			{expr: `histogram_quantile(0.95, sum by (le) (rate(recording_storage_transfer_duration_seconds_bucket{outcome="ok"}[15m])))`, legend: "p95"}}},
-		{title: "Transfers in flight and outcomes", kind: "timeseries", width: 8, height: 8, unit: "short", targets: []target{
-			{expr: `sum(recording_storage_transfers_in_flight)`, legend: "in flight"},
-			{expr: `sum by (outcome) (increase(recording_storage_transfer_duration_seconds_count[15m]))`, legend: "{{outcome}} (15m)"}}},
-	}},
-	{title: "Queues", panels: []panel{
-		{title: "Queue depth", kind: "timeseries", width: 12, height: 8, unit: "short", targets: []target{
-			{expr: `max by (queue, state) (recording_storage_queue_messages)`, legend: "{{queue}} {{state}}"}}},
-		{title: "Oldest message age", kind: "timeseries", width: 12, height: 8, unit: "s", targets: []target{
-			{expr: `max by (queue) (recording_storage_queue_oldest_message_age_seconds)`, legend: "{{queue}}"}}},
-	}},
-	{title: "Failures and keys", panels: []panel{
-		{title: "Poisoned by stage and class", kind: "timeseries", width: 6, height: 8, unit: "short", targets: []target{
-			{expr: `sum by (stage, class) (increase(recording_storage_poisoned_total[15m]))`, legend: "{{stage}} {{class}}"}}},
-		{title: "Retries by stage", kind: "timeseries", width: 6, height: 8, unit: "short", targets: []target{
-			{expr: `sum by (stage) (increase(recording_storage_retries_total[15m]))`, legend: "{{stage}}"}}},
-		{title: "File keys handed out", kind: "timeseries", width: 6, height: 8, unit: "short", targets: []target{
-			{expr: `sum by (trigger, outcome) (increase(recording_storage_file_keys_total[15m]))`, legend: "{{trigger}} {{outcome}}"}}},
-		{title: "Health per check", kind: "timeseries", width: 6, height: 8, unit: "short", targets: []target{
-			{expr: `min by (check) (recording_storage_healthcheck_up)`, legend: "{{check}}"}}},
-	}},
+// dashboardRows returns the dashboard's panels, top to bottom. Every
+// metric they name is on /metrics of the service
+// (TestMetrics_named_by_rules_and_dashboard).
+func dashboardRows() []row {
+	return []row{
+		{title: "Overview", panels: []panel{
+			{title: "Jobs transferred (1h)", kind: "stat", width: 6, height: 4, unit: "short", targets: []target{
+				{expr: `sum(increase(recording_storage_handler_execution_time_seconds_count{handler_name="transfer",success="true"}[1h]))`}}},
+			{title: "Poisoned (1h)", kind: "stat", width: 6, height: 4, unit: "short", targets: []target{
+				{expr: `sum(increase(recording_storage_poisoned_total[1h]))`}}},
+			{title: "Transfers in flight", kind: "stat", width: 6, height: 4, unit: "short", targets: []target{
+				{expr: `sum(recording_storage_transfers_in_flight)`}}},
+			{title: "Since the last sweep", kind: "stat", width: 6, height: 4, unit: "s", targets: []target{
+				{expr: `time() - max(recording_storage_sweep_last_success_timestamp_seconds)`}}},
+		}},
+		{title: "Stages", panels: []panel{
+			{title: "Jobs per stage", kind: "timeseries", width: 12, height: 8, unit: "ops", targets: []target{
+				{expr: `sum by (handler_name, success) (rate(recording_storage_handler_execution_time_seconds_count[5m]))`,
+					legend: "{{handler_name}} success={{success}}"}}},
+			{title: "Handling time per stage (p95)", kind: "timeseries", width: 12, height: 8, unit: "s", targets: []target{
+				{expr: `histogram_quantile(0.95, sum by (le, handler_name) (rate(recording_storage_handler_execution_time_seconds_bucket[5m])))`,
+					legend: "{{handler_name}}"}}},
+		}},
+		{title: "Transfer", panels: []panel{
+			{title: "Bytes per second", kind: "timeseries", width: 8, height: 8, unit: "Bps", targets: []target{
+				{expr: `sum(rate(recording_storage_s3_read_bytes_total[5m]))`, legend: "read from S3"},
+				{expr: `sum(rate(recording_storage_uploaded_bytes_total[5m]))`, legend: "uploaded to DRACOON"}}},
+			{title: "Transfer duration", kind: "timeseries", width: 8, height: 8, unit: "s", targets: []target{
+				{expr: `histogram_quantile(0.5, sum by (le) (rate(recording_storage_transfer_duration_seconds_bucket{outcome="ok"}[15m])))`, legend: "p50"},
+				{expr: `histogram_quantile(0.95, sum by (le) (rate(recording_storage_transfer_duration_seconds_bucket{outcome="ok"}[15m])))`, legend: "p95"}}},
+			{title: "Transfers in flight and outcomes", kind: "timeseries", width: 8, height: 8, unit: "short", targets: []target{
+				{expr: `sum(recording_storage_transfers_in_flight)`, legend: "in flight"},
+				{expr: `sum by (outcome) (increase(recording_storage_transfer_duration_seconds_count[15m]))`, legend: "{{outcome}} (15m)"}}},
+		}},
+		{title: "Queues", panels: []panel{
+			{title: "Queue depth", kind: "timeseries", width: 12, height: 8, unit: "short", targets: []target{
+				{expr: `max by (queue, state) (recording_storage_queue_messages)`, legend: "{{queue}} {{state}}"}}},
+			{title: "Oldest message age", kind: "timeseries", width: 12, height: 8, unit: "s", targets: []target{
+				{expr: `max by (queue) (recording_storage_queue_oldest_message_age_seconds)`, legend: "{{queue}}"}}},
+		}},
+		{title: "Failures and keys", panels: []panel{
+			{title: "Poisoned by stage and class", kind: "timeseries", width: 6, height: 8, unit: "short", targets: []target{
+				{expr: `sum by (stage, class) (increase(recording_storage_poisoned_total[15m]))`, legend: "{{stage}} {{class}}"}}},
+			{title: "Retries by stage", kind: "timeseries", width: 6, height: 8, unit: "short", targets: []target{
+				{expr: `sum by (stage) (increase(recording_storage_retries_total[15m]))`, legend: "{{stage}}"}}},
+			{title: "File keys handed out", kind: "timeseries", width: 6, height: 8, unit: "short", targets: []target{
+				{expr: `sum by (trigger, outcome) (increase(recording_storage_file_keys_total[15m]))`, legend: "{{trigger}} {{outcome}}"}}},
+			{title: "Health per check", kind: "timeseries", width: 6, height: 8, unit: "short", targets: []target{
+				{expr: `min by (check) (recording_storage_healthcheck_up)`, legend: "{{check}}"}}},
+		}},
+	}
 }
 
 // Dashboard returns the Grafana dashboard (JSON model) of dashboardRows,
@@ -91,7 +94,7 @@ func Dashboard() ([]byte, error) {
 	ds := map[string]any{"type": "prometheus", "uid": "${datasource}"}
 	var panels []any
 	id, y := 1, 0
-	for _, r := range dashboardRows {
+	for _, r := range dashboardRows() {
 		panels = append(panels, map[string]any{"id": id, "type": "row", "title": r.title, "collapsed": false,
 			"gridPos": map[string]int{"x": 0, "y": y, "w": dashboardWidth, "h": 1}, "panels": []any{}})
 		id++
@@ -137,7 +140,7 @@ func Dashboard() ([]byte, error) {
 func DashboardLayout() string {
 	const col = 4
 	var b strings.Builder
-	for _, r := range dashboardRows {
+	for _, r := range dashboardRows() {
 		fmt.Fprintf(&b, "%s\n", r.title)
 		var titles [][]string
 		lines := 0

@@ -25,24 +25,6 @@ type IAMStatement struct {
 	Resource []string `json:"Resource"`
 }
 
-// Actions the service calls, by what it does with them.
-var (
-	// sqsReadActions read, acknowledge, delay and keep hidden the messages of
-	// a queue, release them to it as fresh copies when the process stops
-	// (SendMessage), look it up (stages.create_resources false, the health
-	// check) and read its depth (the queue gauges).
-	sqsReadActions = []string{"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
-		"sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:SendMessage"}
-	// snsLookUpActions look a topic and its subscriptions up.
-	snsLookUpActions = []string{"sns:ListSubscriptionsByTopic"}
-	// snsPublishActions publish to a topic.
-	snsPublishActions = []string{"sns:Publish"}
-	// sqsCreateActions and snsCreateActions create what is missing and set
-	// the queues' attributes (stages.create_resources true).
-	sqsCreateActions = []string{"sqs:CreateQueue", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SetQueueAttributes"}
-	snsCreateActions = []string{"sns:CreateTopic", "sns:ListSubscriptionsByTopic", "sns:Subscribe"}
-)
-
 // NewIAMPolicy returns the least-privilege IAM policy of a process running
 // stages with cfg: SQS on exactly the queues the stages read, SNS on exactly
 // the topics they read and publish to, S3 reads (and deletes, for the
@@ -81,6 +63,19 @@ func NewIAMPolicy(cfg conf.Config, stages []string, buckets []string) (IAMPolicy
 			needs[d] = true
 		}
 	}
+	// Actions the service calls, by what it does with them: read,
+	// acknowledge, delay and keep hidden the messages of a queue, release
+	// them to it as fresh copies when the process stops, look it up
+	// (stages.create_resources false, the health check) and read its depth
+	// (the queue gauges); look a topic and its subscriptions up; publish;
+	// create what is missing and set the queues' attributes
+	// (stages.create_resources true).
+	sqsReadActions := []string{"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+		"sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:SendMessage"}
+	snsLookUpActions := []string{"sns:ListSubscriptionsByTopic"}
+	snsPublishActions := []string{"sns:Publish"}
+	sqsCreateActions := []string{"sqs:CreateQueue", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SetQueueAttributes"}
+	snsCreateActions := []string{"sns:CreateTopic", "sns:ListSubscriptionsByTopic", "sns:Subscribe"}
 	p := IAMPolicy{Version: "2012-10-17"}
 	add := func(sid string, actions, resources []string) {
 		if len(resources) > 0 {

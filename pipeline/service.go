@@ -66,7 +66,7 @@ type Service struct {
 	onSweep   func(time.Time) // records a sweep; nil: no registry or no sweep
 	publisher message.Publisher
 	outputs   message.Publisher             // publisher, with Watermill's publish metrics
-	handlers  map[string][]*message.Handler // by stage
+	handlers  map[string][]*message.Handler // by stage; filled by New, read-only afterwards
 
 	running     chan struct{} // closed once Run runs the router (if it has handlers) and the sweep
 	runningOnce sync.Once
@@ -278,7 +278,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.active.Store(true)
 	defer s.active.Store(false)
 	g, gctx := errgroup.WithContext(ctx)
-	if len(s.router.Handlers()) == 0 {
+	if len(s.handlers) == 0 {
 		s.runningOnce.Do(func() { close(s.running) }) // the sweep alone: nothing to wait for
 	} else {
 		g.Go(func() error {
@@ -336,7 +336,7 @@ func (s *Service) StageDown(stage string) bool {
 	if !s.active.Load() {
 		return true
 	}
-	if len(s.router.Handlers()) > 0 && (!s.router.IsRunning() || s.router.IsClosed()) {
+	if len(s.handlers) > 0 && (!s.router.IsRunning() || s.router.IsClosed()) {
 		return true
 	}
 	if stage == handlers.StageSweep && s.sweepDone.Load() {

@@ -48,5 +48,24 @@ func main() {
 
 	go gosqs.PeriodicTasks(time.Second, make(chan struct{})) // visibility timeouts, DLQ moves
 	log.Warnf("goaws-local listening on %s (config %s)", *listen, *cfg)
-	log.Fatal(http.ListenAndServe(*listen, router.New()))
+	log.Fatal(http.ListenAndServe(*listen, guarded(router.New())))
+}
+
+// guarded holds the read lock of goaws's queue or topic table around the
+// v0.4.5 handlers that read it without one (GetQueueUrl,
+// ListSubscriptionsByTopic, ListTopics): a concurrent CreateQueue or
+// CreateTopic otherwise kills goaws with "concurrent map read and map write".
+// None of these handlers takes the lock itself.
+func guarded(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.FormValue("Action") {
+		case "GetQueueUrl":
+			app.SyncQueues.RLock()
+			defer app.SyncQueues.RUnlock()
+		case "ListSubscriptionsByTopic", "ListTopics":
+			app.SyncTopics.RLock()
+			defer app.SyncTopics.RUnlock()
+		}
+		next.ServeHTTP(w, r)
+	})
 }
