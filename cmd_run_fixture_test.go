@@ -6,7 +6,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -156,10 +158,20 @@ func (f *runFixture) put(key string, size int) ([32]byte, string) {
 	return sha256.Sum256(data), aws.ToString(out.ETag)
 }
 
-// gone reports whether key is gone from the bucket.
+// gone reports whether key is gone from the bucket; any other answer than
+// 404 fails the test.
 func (f *runFixture) gone(key string) bool {
+	f.t.Helper()
 	_, err := f.s3.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &f.bucket, Key: &key})
-	return err != nil
+	var re interface{ HTTPStatusCode() int }
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound:
+		return true
+	}
+	f.t.Fatalf("cannot tell whether s3://%s/%s is gone: %v", f.bucket, key, err)
+	return false
 }
 
 // send sends a job for key to rooms, as a producer would.

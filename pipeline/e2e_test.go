@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -545,5 +546,6 @@ func testE2EProvenance(t *testing.T, e *e2e) {
 // gone reports whether the object key is gone from the bucket.
 func (e *e2e) gone(key string) bool {
 	_, err := e.s3.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &e.bucket, Key: &key})
-	return err != nil
+	var re interface{ HTTPStatusCode() int }
+	return errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound
 }
