@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -38,8 +39,11 @@ type awsBackend struct {
 	sns    *amazonsns.Client
 	clock  *queueClock // when the last message received from each queue was sent
 
-	visibility int32         // seconds a received message stays hidden
-	heartbeat  time.Duration // how often KeepVisible extends the visibility
+	visibility int32 // seconds a received message stays hidden
+
+	dlqMu     sync.Mutex
+	dlqReady  bool          // the dead-letter queue exists
+	heartbeat time.Duration // how often KeepVisible extends the visibility
 }
 
 func newAWSBackend(ctx context.Context, cfg conf.Config, logger watermill.LoggerAdapter) (*awsBackend, error) {
@@ -122,9 +126,18 @@ func (b *awsBackend) queueAttributes(reader string) map[string]string {
 // so that a message received conf.Stages.DeadLetterReceives times without
 // an outcome (one that kills the process each time) moves there, where
 // `poison list` shows it.
+// It is made once per backend, before the first queue that names it.
 func (b *awsBackend) ensureDeadLetter(ctx context.Context) error {
-	_, err := b.ensureQueueWith(ctx, conf.DeadLetterQueue(b.cfg.Stages.Poison), deadLetterAttributes())
-	return err
+	b.dlqMu.Lock()
+	defer b.dlqMu.Unlock()
+	if b.dlqReady {
+		return nil
+	}
+	if _, err := b.ensureQueueWith(ctx, conf.DeadLetterQueue(b.cfg.Stages.Poison), deadLetterAttributes()); err != nil {
+		return err
+	}
+	b.dlqReady = true
+	return nil
 }
 
 // ensureInbound makes sure the inbound queue exists, given by name (created
@@ -157,6 +170,12 @@ func (b *awsBackend) ensureQueueWith(ctx context.Context, name string, attrs map
 	if n, ok := conf.InboundQueueName(name); !ok || n != name {
 		return "", errclass.AsPermanent(fmt.Errorf("cannot create queue %q: SQS queue names are 1 to 80 letters, digits, '-' or '_' (this one has %d characters)",
 			name, len(name)))
+	}
+	if _, redrive := attrs[string(sqstypes.QueueAttributeNameRedrivePolicy)]; redrive {
+		// SQS refuses a redrive policy to a queue that does not exist.
+		if err := b.ensureDeadLetter(ctx); err != nil {
+			return "", err
+		}
 	}
 	got, err := b.sqs.GetQueueUrl(ctx, &amazonsqs.GetQueueUrlInput{QueueName: aws.String(name)})
 	var missing *sqstypes.QueueDoesNotExist
