@@ -32,6 +32,7 @@ func runEmulator(ctx context.Context, args []string, s stdio) int {
 	finishDelay := fs.Duration("s3-finish-delay", emulator.DefaultS3FinishDelay, "how long a completed S3 upload stays \"finishing\"")
 	accessTTL := fs.Duration("access-token-lifetime", emulator.DefaultAccessTokenLifetime, "OAuth access token lifetime")
 	refreshTTL := fs.Duration("refresh-token-lifetime", emulator.DefaultRefreshTokenLifetime, "OAuth refresh token lifetime")
+	uploadTTL := fs.Duration("upload-lifetime", emulator.DefaultUploadLifetime, "how long an upload channel left open (neither completed nor cancelled) lives before it is dropped")
 	discard := fs.Bool("discard-content", false, "benchmark mode: count and hash uploaded bytes without storing them (downloads of such files fail; no S3 finish delay)")
 	verbose := fs.Bool("v", false, "log every request")
 	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) to serve https with, together with --tls-key; clients trust its CA through tls.ca_file")
@@ -96,7 +97,7 @@ func runEmulator(ctx context.Context, args []string, s stdio) int {
 		base = scheme + "://" + ln.Addr().String()
 	}
 	emu, err := emulator.New(emulator.Config{DataDir: *dataDir, Seed: seed, Faults: faults, PublicURL: base,
-		S3FinishDelay: *finishDelay, DiscardContent: *discard, AccessTokenLifetime: *accessTTL, RefreshTokenLifetime: *refreshTTL,
+		S3FinishDelay: *finishDelay, DiscardContent: *discard, AccessTokenLifetime: *accessTTL, RefreshTokenLifetime: *refreshTTL, UploadLifetime: *uploadTTL,
 		Logger: log.WithField("component", "dracoon-emulator")})
 	if err != nil {
 		ln.Close()

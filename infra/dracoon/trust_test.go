@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/recording-storage/recording-storage/conf"
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator"
@@ -136,5 +137,36 @@ func TestClient_TLS_trust(t *testing.T) {
 	}
 	if _, err := (conf.TLS{CAFile: filepath.Join(t.TempDir(), "missing.pem")}).CertPool(); err == nil || !strings.Contains(err.Error(), "tls.ca_file") {
 		t.Errorf("a missing CA file: %v, want an error naming tls.ca_file", err)
+	}
+}
+
+// TestEmulator_expires_abandoned_uploads: an upload channel left open (by
+// a killed process) is dropped after the emulator's upload lifetime, as
+// DRACOON expires abandoned channels; writing to it then finds nothing.
+func TestEmulator_expires_abandoned_uploads(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, func(c *emulator.Config) { c.UploadLifetime = 300 * time.Millisecond })
+	c := e.svc()
+	ctx := context.Background()
+	room, err := c.EnsureRoomPath(ctx, roomRecordings, "expiry")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := c.StartUpload(ctx, UploadSpec{ParentID: room.ID, Name: "abandoned.mp4", Size: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := e.Emu.OpenUploads(); n != 1 {
+		t.Fatalf("%d open channels, want 1", n)
+	}
+	time.Sleep(1100 * time.Millisecond)       // the lifetime, and the emulator's once-a-second check
+	if _, err := c.Account(ctx); err != nil { // any request lets the emulator expire channels
+		t.Fatal(err)
+	}
+	if n := e.Emu.OpenUploads(); n != 0 {
+		t.Fatalf("%d open channels after their lifetime, want 0", n)
+	}
+	if err := u.WritePart(ctx, 1, 0, make([]byte, 100)); !IsStatus(err, http.StatusNotFound) {
+		t.Fatalf("writing to an expired channel: %v, want 404", err)
 	}
 }

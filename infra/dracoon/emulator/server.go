@@ -36,6 +36,10 @@ const (
 	DefaultDownloadTokenLifetime = time.Hour
 	// DefaultPresignedURLLifetime is how long a presigned part URL stays valid.
 	DefaultPresignedURLLifetime = time.Hour
+	// DefaultUploadLifetime is how long an upload channel stays open
+	// without being completed or cancelled before the emulator drops it,
+	// as DRACOON expires abandoned channels.
+	DefaultUploadLifetime = 24 * time.Hour
 )
 
 // S3PathPrefix is the path of the emulator's fake presigned S3 endpoint. It is
@@ -71,6 +75,9 @@ type Config struct {
 	DiscardContent bool
 	// AccessTokenLifetime: zero means DefaultAccessTokenLifetime.
 	AccessTokenLifetime time.Duration
+	// UploadLifetime is how long an open upload channel lives; zero means
+	// DefaultUploadLifetime.
+	UploadLifetime time.Duration
 	// RefreshTokenLifetime: zero means DefaultRefreshTokenLifetime.
 	RefreshTokenLifetime time.Duration
 	// Logger receives one line per request and lifecycle events. Nil discards.
@@ -83,6 +90,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.S3FinishDelay < 0 || c.DiscardContent {
 		c.S3FinishDelay = 0
+	}
+	if c.UploadLifetime == 0 {
+		c.UploadLifetime = DefaultUploadLifetime
 	}
 	if c.AccessTokenLifetime == 0 {
 		c.AccessTokenLifetime = DefaultAccessTokenLifetime
@@ -107,8 +117,8 @@ func (c Config) Validate() error {
 	if c.PublicURL != "" && !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://") {
 		errs = append(errs, fmt.Errorf("emulator.Config.PublicURL %q is not an http(s) URL", c.PublicURL))
 	}
-	if c.AccessTokenLifetime < 0 || c.RefreshTokenLifetime < 0 {
-		errs = append(errs, errors.New("emulator.Config token lifetimes must not be negative"))
+	if c.AccessTokenLifetime < 0 || c.RefreshTokenLifetime < 0 || c.UploadLifetime < 0 {
+		errs = append(errs, errors.New("emulator.Config token and upload lifetimes must not be negative"))
 	}
 	if err := c.Faults.Validate(); err != nil {
 		errs = append(errs, err)
@@ -131,6 +141,7 @@ type Server struct {
 	uploadLocks map[string]*sync.Mutex // per upload id: serializes chunk and part writes
 	chunks      map[string]chunkMap    // per proxy upload id: the chunks received (not persisted)
 	timers      map[string]*time.Timer // pending S3 completions
+	lastExpiry  time.Time              // of abandoned upload channels
 	closed      bool
 	wg          sync.WaitGroup
 }
@@ -181,7 +192,47 @@ func New(cfg Config) (*Server, error) {
 
 // ServeHTTP serves the DRACOON API, the OAuth endpoints and the fake S3 endpoint.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.expireUploads()
 	s.handler.ServeHTTP(w, r)
+}
+
+// expireUploads drops the upload channels open for longer than
+// Config.UploadLifetime, at most once a second.
+func (s *Server) expireUploads() {
+	now := time.Now()
+	s.mu.Lock()
+	if now.Sub(s.lastExpiry) < time.Second {
+		s.mu.Unlock()
+		return
+	}
+	s.lastExpiry = now
+	var expired []string
+	for id, u := range s.st.Uploads {
+		if u.Status == uploadTransfer && now.Sub(u.CreatedAt) > s.cfg.UploadLifetime {
+			expired = append(expired, id)
+		}
+	}
+	s.mu.Unlock()
+	for _, id := range expired {
+		s.expireUpload(id, now)
+	}
+}
+
+// expireUpload drops the upload id if it is still open and expired.
+func (s *Server) expireUpload(id string, now time.Time) {
+	defer s.lockUpload(id)()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.st.Uploads[id]
+	if u == nil || u.Status != uploadTransfer || now.Sub(u.CreatedAt) <= s.cfg.UploadLifetime {
+		return
+	}
+	s.dropUploadLocked(id)
+	if err := s.commitLocked(); err != nil {
+		s.log.WithError(err).Error("cannot save the state after expiring an upload channel")
+		return
+	}
+	s.log.WithField("upload_id", id).Info("upload channel expired")
 }
 
 // Close stops pending S3 completions (they resume on the next New with the

@@ -674,6 +674,16 @@ func (s *Server) handleCancelByID(w http.ResponseWriter, r *http.Request, uid in
 	return s.cancel(w, id)
 }
 
+// dropUploadLocked removes an upload and its stored bytes. Call with mu
+// held.
+func (s *Server) dropUploadLocked(id string) {
+	delete(s.st.Uploads, id)
+	delete(s.uploadLocks, id)
+	delete(s.chunks, id)
+	_ = os.Remove(s.proxyPath(id))
+	_ = os.RemoveAll(s.s3Dir(id))
+}
+
 // cancel drops an upload and its stored bytes. An S3 upload that is being
 // finished cannot be cancelled (400 -20503); one that is done is not found
 // (404 -20501: its channel is consumed, only its status remains).
@@ -691,11 +701,7 @@ func (s *Server) cancel(w http.ResponseWriter, id string) error {
 	case uploadDone:
 		return apiErr(http.StatusNotFound, codeUploadNotFound, "Upload not found")
 	}
-	delete(s.st.Uploads, id)
-	delete(s.uploadLocks, id)
-	delete(s.chunks, id)
-	_ = os.Remove(s.proxyPath(id))
-	_ = os.RemoveAll(s.s3Dir(id))
+	s.dropUploadLocked(id)
 	if err := s.commitLocked(); err != nil {
 		return err
 	}
