@@ -11,6 +11,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/recording-storage/recording-storage/conf"
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator"
 )
 
@@ -147,10 +148,7 @@ func checkLoopback(addr string, allowed bool) error {
 	if err != nil {
 		return fmt.Errorf("--listen %q: %w", addr, err)
 	}
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+	if conf.IsLoopback(host) {
 		return nil
 	}
 	return fmt.Errorf("--listen %q is not a loopback address; pass --allow-non-loopback to allow it", addr)

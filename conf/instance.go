@@ -182,7 +182,7 @@ func (in Instance) Validate() error {
 		v.addf("storage must be %q, got %q", StorageDracoon, in.Storage)
 	}
 	d := in.Dracoon
-	if u, err := url.Parse(d.BaseURL); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
+	if u, err := url.Parse(d.BaseURL); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && IsLoopback(u.Hostname()))) {
 		v.addf("dracoon.baseUrl must be an https URL (http only on loopback), got %q", d.BaseURL)
 	}
 	for _, f := range []struct {
@@ -223,7 +223,9 @@ func (in Instance) Validate() error {
 	return v.err()
 }
 
-func isLoopback(host string) bool {
+// IsLoopback reports whether host (a name or an address, without port) is
+// this machine: localhost or a loopback address.
+func IsLoopback(host string) bool {
 	if host == "localhost" {
 		return true
 	}

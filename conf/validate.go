@@ -212,7 +212,7 @@ func (v *validator) url(path, raw string, required bool) {
 		v.addf("%s must be an http or https URL, got %q", path, raw)
 		return
 	}
-	if u.Scheme == "http" && !isLoopback(u.Hostname()) && !v.plainHTTP {
+	if u.Scheme == "http" && !IsLoopback(u.Hostname()) && !v.plainHTTP {
 		v.addf("%s uses plain http to %s, which is not a loopback host: use https, or set tls.allow_plain_http", path, u.Hostname())
 	}
 }

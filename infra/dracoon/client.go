@@ -423,7 +423,7 @@ func (c *Client) checkURL(ctx context.Context, raw, what string, s3 bool) error 
 		return &DecodeError{Op: what, Err: errors.New("not an absolute URL")}
 	}
 	host := strings.ToLower(u.Hostname())
-	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(host)) {
+	if u.Scheme != "https" && !(u.Scheme == "http" && conf.IsLoopback(host)) {
 		return fmt.Errorf("%s uses %s to %s: %w", what, u.Scheme, host, ErrForeignURL)
 	}
 	if base, err := url.Parse(c.cfg.BaseURL); err == nil && strings.EqualFold(base.Hostname(), host) {
@@ -454,15 +454,6 @@ func hostOf(entry string) string {
 		return h
 	}
 	return entry
-}
-
-// isLoopbackHost reports localhost and loopback addresses.
-func isLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // retryAfterError carries a Retry-After delay with the APIError it came with.
