@@ -138,6 +138,11 @@ func (a arns) queue(topo Topology, name string) string {
 			}
 		}
 	}
+	return sqsARN(region, account, name)
+}
+
+// sqsARN is the ARN of the queue name of an account in a region.
+func sqsARN(region, account, name string) string {
 	return fmt.Sprintf("arn:%s:sqs:%s:%s:%s", partition(region), region, account, name)
 }
 

@@ -160,7 +160,7 @@ func queueAttributes(cfg conf.Config, reader string) map[string]string {
 	}
 	if reader != PoisonGroup {
 		policy, _ := json.Marshal(map[string]string{ // strings only: cannot fail
-			"deadLetterTargetArn": queueARN(cfg.AWS, conf.DeadLetterQueue(cfg.Stages.Poison)),
+			"deadLetterTargetArn": sqsARN(cfg.AWS.Region, cfg.AWS.AccountID, conf.DeadLetterQueue(cfg.Stages.Poison)),
 			"maxReceiveCount":     strconv.Itoa(cfg.Stages.DeadLetterReceives())})
 		attrs[string(sqstypes.QueueAttributeNameRedrivePolicy)] = string(policy)
 	}
@@ -173,12 +173,6 @@ func deadLetterAttributes() map[string]string {
 }
 
 func retentionSeconds() string { return strconv.Itoa(int(conf.QueueRetention / time.Second)) }
-
-// queueARN is the ARN of the queue name in the configured account and
-// region, as SQS forms it.
-func queueARN(a conf.AWS, name string) string {
-	return "arn:" + partition(a.Region) + ":sqs:" + a.Region + ":" + a.AccountID + ":" + name
-}
 
 // SelectStages checks a list of stage names (as `run --stages` takes them)
 // and returns them without duplicates; empty means every stage.
