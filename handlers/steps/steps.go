@@ -200,20 +200,9 @@ func (s *Service) lackingCopies(ctx context.Context, c *dracoon.Client, parent i
 }
 
 // sourceCopy returns a file in the room stamped as a copy of bucket/key, of
-// any version, among the files named like name and its alternates. A file
-// of that name without such a stamp is no copy.
+// any version (see transfer.FindCopy).
 func sourceCopy(ctx context.Context, c *dracoon.Client, roomID int64, bucket, key, name string) (dracoon.Node, bool, error) {
-	files, err := c.FindFiles(ctx, roomID, messages.NameFamily(name))
-	if err != nil {
-		return dracoon.Node{}, false, err
-	}
-	stamp := messages.StampOf(bucket, key, "", "")
-	for _, n := range files {
-		if stamp.SameSource(n.Notes) {
-			return n, true, nil
-		}
-	}
-	return dracoon.Node{}, false, nil
+	return transfer.FindCopy(ctx, c, roomID, name, messages.StampOf(bucket, key, "", ""), true)
 }
 
 // EnsureRooms finds or creates every target room of rj below the

@@ -361,8 +361,8 @@ func (e *Engine) plan(ctx context.Context, job Job, f File, stamp messages.Stamp
 	alt := messages.AlternateName(f.Name, stamp)
 	for i, t := range job.Targets {
 		files := listed[i]
-		if n, ok := copyOf(files, func(n dracoon.Node) bool { return stamp.Matches(n.Notes) && n.Size == f.Object.Size }); ok {
-			plans[i] = target{node: n, done: true, name: n.Name}
+		if j := slices.IndexFunc(files, func(n dracoon.Node) bool { return stamp.Matches(n.Notes) && n.Size == f.Object.Size }); j >= 0 {
+			plans[i] = target{node: files[j], done: true, name: files[j].Name}
 			continue
 		}
 		switch {
@@ -402,14 +402,36 @@ func (e *Engine) list(ctx context.Context, job Job, f File) ([][]dracoon.Node, e
 	return listed, nil
 }
 
-// copyOf returns the first of files that is, by its stamp, a copy.
-func copyOf(files []dracoon.Node, is func(dracoon.Node) bool) (dracoon.Node, bool) {
-	for _, n := range files {
-		if is(n) {
-			return n, true
-		}
+// copyOf returns the first of files that is, by its stamp, a copy of the
+// version stamp names or, anyVersion, of any version of its source. A file
+// without a stamp, or with another's, is none.
+func copyOf(files []dracoon.Node, stamp messages.Stamp, anyVersion bool) (dracoon.Node, bool) {
+	i := slices.IndexFunc(files, func(n dracoon.Node) bool {
+		return stamp.Matches(n.Notes) || (anyVersion && stamp.SameSource(n.Notes))
+	})
+	if i < 0 {
+		return dracoon.Node{}, false
 	}
-	return dracoon.Node{}, false
+	return files[i], true
+}
+
+// FileFinder lists the files of a room whose names contain a text
+// (implemented by *dracoon.Client).
+type FileFinder interface {
+	FindFiles(ctx context.Context, roomID int64, text string) ([]dracoon.Node, error)
+}
+
+// FindCopy returns a file of the room that is, by its stamp, a copy of the
+// version stamp names or, anyVersion, of any version of its source, among
+// the files named like name and its alternate names: what a job whose
+// source is gone looks for.
+func FindCopy(ctx context.Context, dc FileFinder, roomID int64, name string, stamp messages.Stamp, anyVersion bool) (dracoon.Node, bool, error) {
+	files, err := dc.FindFiles(ctx, roomID, messages.NameFamily(name))
+	if err != nil {
+		return dracoon.Node{}, false, err
+	}
+	n, ok := copyOf(files, stamp, anyVersion)
+	return n, ok, nil
 }
 
 // nameHeld reports whether a file of files has name, compared without
@@ -437,9 +459,7 @@ func (e *Engine) recheck(ctx context.Context, job Job, f File, stamp messages.St
 	}
 	var lacking []string
 	for i, t := range job.Targets {
-		n, ok := copyOf(listed[i], func(n dracoon.Node) bool {
-			return stamp.Matches(n.Notes) || (gone && stamp.SameSource(n.Notes))
-		})
+		n, ok := copyOf(listed[i], stamp, gone)
 		if !ok {
 			lacking = append(lacking, strconv.Quote(t.Path))
 			continue
