@@ -321,7 +321,7 @@ func TestTransfer_source_gone_while_read(t *testing.T) {
 		if _, err := e.engine().Transfer(ctx, Job{Files: []File{{Object: obj, Name: "rec.mp4"}}, Targets: targets[:1]}); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.src.Delete(ctx, e.bucket, "gw/rec.mp4"); err != nil {
+		if err := e.remove(ctx, "gw/rec.mp4"); err != nil {
 			t.Fatal(err)
 		}
 		job := Job{Files: []File{{Object: obj, Name: "rec.mp4"}}, Targets: targets, RemoveSource: true}
@@ -339,7 +339,7 @@ func TestTransfer_source_gone_while_read(t *testing.T) {
 		if _, err := e.engine().Transfer(ctx, Job{Files: []File{{Object: obj2, Name: "done.mp4"}}, Targets: targets}); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.src.Delete(ctx, e.bucket, "gw/done.mp4"); err != nil {
+		if err := e.remove(ctx, "gw/done.mp4"); err != nil {
 			t.Fatal(err)
 		}
 		// Looked up before the other delivery completed: the read fails

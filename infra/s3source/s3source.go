@@ -331,20 +331,6 @@ func parseContentRange(h string) (start, end, total int64, err error) {
 	return start, end, total, nil
 }
 
-// Delete deletes the object bucket/key, whatever its version. An object
-// that is already gone counts as deleted.
-func (s *Source) Delete(ctx context.Context, bucket, key string) error {
-	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &bucket, Key: &key})
-	if err == nil {
-		return nil
-	}
-	err = classify(ctx, "delete "+location(bucket, key), err)
-	if errors.Is(err, ErrNoSuchKey) {
-		return nil
-	}
-	return err
-}
-
 // Removal is what Remove did with an object.
 type Removal int
 

@@ -132,7 +132,8 @@ func TestMissing_key_and_bucket_against_stack(t *testing.T) {
 		})
 	}
 	// Deleting from a bucket that does not exist is an error, unlike deleting a missing key.
-	wantErr(t, src.Delete(ctx, noBucket, "k"), ErrNoSuchBucket, "s3://"+noBucket+"/k")
+	_, err := src.deleteIfMatch(ctx, Object{Bucket: noBucket, Key: "k"})
+	wantErr(t, err, ErrNoSuchBucket, "s3://"+noBucket+"/k")
 }
 
 func TestAccessDenied_against_stack(t *testing.T) {
@@ -159,7 +160,8 @@ func TestAccessDenied_against_stack(t *testing.T) {
 	if strings.Contains(err.Error(), wrongSecret.SecretAccessKey.Reveal()) || strings.Contains(err.Error(), good.AccessKeyID) {
 		t.Fatalf("the error names credentials: %v", err)
 	}
-	wantErr(t, src.Delete(ctx, bucket, "k"), ErrAccessDenied, where)
+	_, err = src.deleteIfMatch(ctx, obj)
+	wantErr(t, err, ErrAccessDenied, where)
 
 	// versitygw answers an unknown access key ID with 404 XAdminUserNotFound
 	// where S3 says 403 InvalidAccessKeyId; the code tells it from a missing
@@ -170,7 +172,8 @@ func TestAccessDenied_against_stack(t *testing.T) {
 	src = New(newClient(t, unknownKey), Options{})
 	_, err = src.ReadChunk(ctx, obj, 0, make([]byte, 10))
 	wantErr(t, err, ErrAccessDenied, where)
-	wantErr(t, src.Delete(ctx, bucket, "k"), ErrAccessDenied, where)
+	_, err = src.deleteIfMatch(ctx, obj)
+	wantErr(t, err, ErrAccessDenied, where)
 }
 
 // versitygw v1.8.0 honours If-Match on GET (and HEAD): a replaced object
@@ -211,12 +214,16 @@ func TestDelete_twice_against_stack(t *testing.T) {
 	bucket := newBucket(t, client)
 	put(t, client, bucket, "meetings/x.mp4", []byte("x"))
 	src := New(client, Options{})
+	obj, err := src.Head(ctx, bucket, "meetings/x.mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range 2 {
-		if err := src.Delete(ctx, bucket, "meetings/x.mp4"); err != nil {
-			t.Fatalf("Delete #%d: %v", i+1, err)
+		if _, err := src.deleteIfMatch(ctx, obj); err != nil {
+			t.Fatalf("delete #%d: %v", i+1, err)
 		}
 	}
-	_, err := src.Head(ctx, bucket, "meetings/x.mp4")
+	_, err = src.Head(ctx, bucket, "meetings/x.mp4")
 	wantErr(t, err, ErrNoSuchKey, "meetings/x.mp4")
 }
 
