@@ -40,6 +40,13 @@ func Deliveries(msg *message.Message) int {
 	return ReceiveCount(msg) + prior
 }
 
+// deliveryKey reports the metadata keys that describe one delivery of a
+// message (its receipt, queue and receive count), which a message sent on
+// does not carry.
+func deliveryKey(k string) bool {
+	return k == MetaReceiptHandle || k == MetaQueueURL || k == MetaReceiveCount
+}
+
 // MetaDecodeError is set on a received message whose SQS attributes could
 // not all be read as Watermill writes them (such as a UUID attribute that is
 // not a string), with the reason. The message is delivered anyway, with

@@ -65,7 +65,7 @@ func outgoing(msg *message.Message) (*message.Message, error) {
 	for k, v := range msg.Metadata {
 		switch {
 		case v == "": // SQS refuses empty values; Metadata.Get reads them as absent anyway
-		case k == MetaReceiptHandle || k == MetaQueueURL || k == MetaReceiveCount:
+		case deliveryKey(k):
 		default:
 			md[k] = v
 		}

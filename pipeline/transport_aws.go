@@ -494,9 +494,7 @@ func (b *awsBackend) release(url string, orig *message.Message) {
 	log := watermill.LogFields{"message_uuid": orig.UUID}
 	md := message.Metadata{}
 	for k, v := range orig.Metadata {
-		switch k {
-		case MetaReceiptHandle, MetaQueueURL, MetaReceiveCount, MetaDecodeError, MetaPriorFailures:
-		default:
+		if !deliveryKey(k) && k != MetaDecodeError && k != MetaPriorFailures {
 			md[k] = v
 		}
 	}
