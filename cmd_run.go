@@ -10,7 +10,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/recording-storage/recording-storage/conf"
-	"github.com/recording-storage/recording-storage/handlers"
 	"github.com/recording-storage/recording-storage/infra/httpserver"
 	"github.com/recording-storage/recording-storage/infra/logging"
 	"github.com/recording-storage/recording-storage/pipeline"
@@ -21,7 +20,7 @@ func runRun(ctx context.Context, args []string, s stdio) int {
 	fs := newFlagSet(s, "run", "run [--config FILE] [--stages parse,resolve,rooms,transfer,share,sweep]",
 		"Runs the pipeline's stages (default: all) and the HTTP server (/healthcheck, /livez, /readyz, /metrics) until SIGTERM or SIGINT.")
 	configFile := configFlag(fs)
-	stageList := fs.String("stages", strings.Join(handlers.AllStages(), ","), "comma-separated stages to run in this process")
+	stageList := fs.String("stages", strings.Join(conf.StageNames(), ","), "comma-separated stages to run in this process")
 	if err := fs.Parse(args); err != nil {
 		return parseExit(err)
 	}
@@ -94,7 +93,7 @@ func sweepInstances(env *env) func(context.Context) ([]string, error) {
 
 // healthChecks are the checks of /healthcheck: the stages' (see
 // pipeline.Service.StageChecks), then <component>_error for what those
-// stages depend on (handlers.Needs), and nothing else: the queues the
+// stages depend on (conf.StageDecl.Needs), and nothing else: the queues the
 // stages read (sqs_error; a process whose stages read none, the sweep's,
 // checks the topics it publishes to: sns_error), S3, the instance
 // configuration and the DRACOON accounts.
@@ -119,13 +118,13 @@ func healthChecks(env *env, svc *pipeline.Service) []httpserver.Check {
 			}})
 		}
 	}
-	if env.needs[handlers.NeedS3Read] {
+	if env.needs[conf.NeedS3Read] {
 		checks = append(checks, httpserver.Check{Name: "s3_error", Func: env.objects.Reachable})
 	}
-	if env.needs[handlers.NeedInstances] {
+	if env.needs[conf.NeedInstances] {
 		checks = append(checks, httpserver.Check{Name: "configurator_error", Func: func(ctx context.Context) error {
 			domains, err := sweepInstances(env)(ctx)
-			if err != nil && !slices.Contains(stages, handlers.StageSweep) {
+			if err != nil && !slices.Contains(stages, conf.StageSweep) {
 				return nil // no domain to ask for; only the sweep needs the list
 			}
 			if err != nil || len(domains) == 0 {
@@ -135,7 +134,7 @@ func healthChecks(env *env, svc *pipeline.Service) []httpserver.Check {
 			return err
 		}})
 	}
-	if env.needs[handlers.NeedDracoon] {
+	if env.needs[conf.NeedDracoon] {
 		checks = append(checks, httpserver.Check{Name: "dracoon_error", Func: func(ctx context.Context) error {
 			domains, err := sweepInstances(env)(ctx)
 			if err != nil {

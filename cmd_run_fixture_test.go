@@ -191,7 +191,7 @@ func (f *runFixture) send(meetingID int, key string, rooms ...string) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	queue, _ := f.tr.Input(pipeline.StageParse)
+	queue := f.tr.InboundQueue()
 	if err := pub.Publish(queue, message.NewMessage(watermill.NewUUID(), job)); err != nil {
 		f.t.Fatal(err)
 	}

@@ -46,10 +46,7 @@ func submit(ctx context.Context, cfg conf.Config, body []byte) error {
 		return err
 	}
 	defer pub.Close()
-	queue, err := t.Input(pipeline.StageParse)
-	if err != nil {
-		return err
-	}
+	queue := t.InboundQueue()
 	msg := message.NewMessage(watermill.NewUUID(), body)
 	msg.SetContext(ctx)
 	if err := pub.Publish(queue, msg); err != nil {

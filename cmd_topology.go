@@ -66,13 +66,14 @@ func runTopology(_ context.Context, args []string, s stdio) int {
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", name, q.Reader, from, strings.Join(attrs, " "))
 	}
-	fmt.Fprintln(w, "\nSTAGE\tREADS\tPUBLISHES\tNEEDS")
+	fmt.Fprintln(w, "\nSTAGE\tREADS\tPAYLOADS\tWORKERS\tPUBLISHES\tNEEDS\tHEALTH")
 	for _, st := range topo.Stages {
 		needs := make([]string, len(st.Needs))
 		for i, n := range st.Needs {
 			needs[i] = string(n)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", st.Stage, orDash(st.Queues), orDash(st.Publishes), orDash(needs))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", st.Stage, orDash(st.Queues), orDash(st.Payloads), st.Workers,
+			orDash(st.Publishes), orDash(needs), st.Health)
 	}
 	if err := w.Flush(); err != nil {
 		return commandError(s, "topology", err)

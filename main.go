@@ -21,7 +21,6 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/recording-storage/recording-storage/conf"
-	"github.com/recording-storage/recording-storage/handlers"
 	"github.com/recording-storage/recording-storage/handlers/steps"
 	"github.com/recording-storage/recording-storage/handlers/transfer"
 	"github.com/recording-storage/recording-storage/infra/errclass"
@@ -210,7 +209,7 @@ func commandError(s stdio, cmd string, err error) int {
 type env struct {
 	cfg       conf.Config
 	log       *logrus.Logger
-	needs     map[handlers.Dependency]bool // of the stages the env was opened for
+	needs     map[conf.Dependency]bool // of the stages the env was opened for
 	instances setup.InstanceSource
 	objects   *s3source.Source
 	registry  *prometheus.Registry
@@ -219,12 +218,12 @@ type env struct {
 
 // openEnv opens the env of every stage (see openStagesEnv).
 func openEnv(ctx context.Context, configFile string, logOut io.Writer) (*env, error) {
-	return openStagesEnv(ctx, configFile, logOut, handlers.AllStages())
+	return openStagesEnv(ctx, configFile, logOut, conf.StageNames())
 }
 
 // openStagesEnv loads the configuration (configFile, RS_CONFIG, RS_*), logs
 // to logOut, and builds the clients that the given stages need
-// (handlers.Needs), with their metrics in a new registry: the parse stage
+// (conf.StageDecl.Needs), with their metrics in a new registry: the parse stage
 // alone reads no instance configuration and holds no DRACOON credential.
 func openStagesEnv(ctx context.Context, configFile string, logOut io.Writer, stages []string) (*env, error) {
 	cfg, err := conf.Load(configFile, nil)
@@ -235,19 +234,20 @@ func openStagesEnv(ctx context.Context, configFile string, logOut io.Writer, sta
 	if err != nil {
 		return nil, errclass.AsPermanent(err)
 	}
-	e := &env{cfg: cfg, log: log, needs: map[handlers.Dependency]bool{}, registry: prometheus.NewRegistry()}
+	e := &env{cfg: cfg, log: log, needs: map[conf.Dependency]bool{}, registry: prometheus.NewRegistry()}
 	for _, st := range stages {
-		for _, d := range handlers.Needs(st) {
+		decl, _ := conf.LookupStage(st) // selected: declared
+		for _, d := range decl.Needs {
 			e.needs[d] = true
 		}
 	}
-	if e.needs[handlers.NeedInstances] {
+	if e.needs[conf.NeedInstances] {
 		if e.instances, err = setup.Instances(cfg.Instances, cfg.TLS); err != nil {
 			return nil, errclass.AsPermanent(err)
 		}
 	}
 	var objects steps.Objects
-	if e.needs[handlers.NeedS3Read] {
+	if e.needs[conf.NeedS3Read] {
 		if e.objects, err = setup.Objects(ctx, cfg); err != nil {
 			return nil, err
 		}

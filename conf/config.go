@@ -148,24 +148,6 @@ type Stages struct {
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 }
 
-// StageTimeout returns the attempt timeout of a stage by its name ("parse",
-// "resolve", "rooms", "transfer", "share"), and whether it is one.
-func (s Stages) StageTimeout(stage string) (time.Duration, bool) {
-	switch stage {
-	case "parse":
-		return s.Parse.Timeout, true
-	case "resolve":
-		return s.Resolve.Timeout, true
-	case "rooms":
-		return s.Rooms.Timeout, true
-	case "transfer":
-		return s.Transfer.Timeout, true
-	case "share":
-		return s.Share.Timeout, true
-	}
-	return 0, false
-}
-
 // NackDelay is how long a message waits after its delivery number
 // deliveries (1 the first time) failed: RetryDelay doubled for each
 // delivery after the first, at most RetryDelayMax.
@@ -219,7 +201,9 @@ type ParseStage struct {
 }
 
 // PoisonInspectGroup is the consumer group whose queue
-// ("<stages.poison>-inspect") keeps the poisoned messages for operators.
+// ("<stages.poison>-inspect") keeps the poisoned messages for operators:
+// nothing reads it but the poison commands, and nothing leaves it until it
+// is requeued or purged.
 const PoisonInspectGroup = "inspect"
 
 // DeadLetterSuffix names the dead-letter queue: "<stages.poison>-dlq".

@@ -64,32 +64,31 @@ func (c Config) Validate() error {
 	v.oneOf("stages.transport", c.Stages.Transport, TransportAWS, TransportMemory)
 	topics := map[string]string{}
 	queues := map[string]string{}
-	if c.Stages.Parse.Workers < 1 || c.Stages.Parse.Workers > 1000 {
-		v.addf("stages.parse.workers must be >= 1 and <= 1000, got %d", c.Stages.Parse.Workers)
-	}
+	// The parse stage's topic is not read (see ParseStage.Topic), but it
+	// must not be taken for another.
 	v.topic("stages.parse.topic", c.Stages.Parse.Topic, topics)
-	if name, ok := InboundQueueName(c.Stages.Parse.Queue); ok {
-		queues[name] = "stages.parse.queue"
-	} else {
-		v.addf("stages.parse.queue must be a queue name (1 to 80 letters, digits, '-' or '_') or an http or https queue URL ending in one, got %q", c.Stages.Parse.Queue)
-	}
-	v.between("stages.parse.timeout", c.Stages.Parse.Timeout, time.Second, maxStageTimeout)
-	for _, s := range []struct {
-		name  string
-		stage Stage
-	}{{"resolve", c.Stages.Resolve}, {"rooms", c.Stages.Rooms}, {"transfer", c.Stages.Transfer}, {"share", c.Stages.Share}} {
-		path := "stages." + s.name
-		if s.stage.Workers < 1 || s.stage.Workers > 1000 {
-			v.addf("%s.workers must be >= 1 and <= 1000, got %d", path, s.stage.Workers)
+	for _, d := range StageTable() {
+		if !d.Handles() {
+			continue
 		}
-		v.between(path+".timeout", s.stage.Timeout, time.Second, maxStageTimeout)
-		if v.topic(path+".topic", s.stage.Topic, topics) {
-			v.queue(path+".topic", SubscriptionQueue(s.stage.Topic, s.name), queues)
+		path := "stages." + d.Name
+		if w := d.Workers(c.Stages); w < 1 || w > 1000 {
+			v.addf("%s.workers must be >= 1 and <= 1000, got %d", path, w)
 		}
-	}
-	if v.topic("stages.transferred", c.Stages.Transferred, topics) {
-		// The share stage hands out the keys of transferred files.
-		v.queue("stages.transferred", SubscriptionQueue(c.Stages.Transferred, "share"), queues)
+		v.between(path+".timeout", d.Timeout(c.Stages), time.Second, maxStageTimeout)
+		for _, in := range d.Inputs {
+			if in.Inbound {
+				if name, ok := InboundQueueName(in.From(c.Stages)); ok {
+					queues[name] = in.Setting
+				} else {
+					v.addf("%s must be a queue name (1 to 80 letters, digits, '-' or '_') or an http or https queue URL ending in one, got %q", in.Setting, in.From(c.Stages))
+				}
+				continue
+			}
+			if v.topic(in.Setting, in.From(c.Stages), topics) {
+				v.queue(in.Setting, SubscriptionQueue(in.From(c.Stages), d.Name), queues)
+			}
+		}
 	}
 	if v.topic("stages.poison", c.Stages.Poison, topics) {
 		// The operators' queue keeps the poisoned messages.

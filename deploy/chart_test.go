@@ -25,7 +25,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/recording-storage/recording-storage/conf"
-	"github.com/recording-storage/recording-storage/handlers"
 	"github.com/recording-storage/recording-storage/infra/httpserver"
 	"github.com/recording-storage/recording-storage/pipeline"
 )
@@ -439,7 +438,7 @@ func TestChart_agrees_with_service(t *testing.T) {
 					t.Errorf("%s: service account %q is not its own", name, pod.ServiceAccountName)
 				}
 
-				needs := map[handlers.Dependency]bool{}
+				needs := map[conf.Dependency]bool{}
 				var queues []string
 				for _, st := range stages {
 					io, _ := topo.Stage(st)
@@ -451,7 +450,7 @@ func TestChart_agrees_with_service(t *testing.T) {
 
 				// Memory: the transfers' buffers, within s3.memory_budget, and more.
 				mem := c.Resources.Requests.Memory().Value()
-				if needs[handlers.NeedS3Read] && slices.Contains(stages, handlers.StageTransfer) && mem <= int64(cfg.S3.MemoryBudget) {
+				if needs[conf.NeedS3Read] && slices.Contains(stages, conf.StageTransfer) && mem <= int64(cfg.S3.MemoryBudget) {
 					t.Errorf("%s: requests %d bytes, not above s3.memory_budget %d", name, mem, cfg.S3.MemoryBudget)
 				}
 				if lim := c.Resources.Limits.Memory().Value(); lim < mem {
@@ -460,9 +459,9 @@ func TestChart_agrees_with_service(t *testing.T) {
 
 				// The instance secret only where the stages need it, where the service reads it.
 				mounted := mountedFrom(pod, c, cfg.Instances.File, func(v corev1.Volume) bool { return v.Secret != nil })
-				if mounted != needs[handlers.NeedInstances] {
+				if mounted != needs[conf.NeedInstances] {
 					t.Errorf("%s: instance secret mounted at %s: %v, stages %v need it: %v", name, cfg.Instances.File, mounted,
-						stages, needs[handlers.NeedInstances])
+						stages, needs[conf.NeedInstances])
 				}
 
 				// Scaled on exactly its stages' queues.
@@ -498,7 +497,7 @@ func TestChart_agrees_with_service(t *testing.T) {
 					t.Errorf("%s: scaled on queues %v, its stages read %v", name, triggerQueues, queues)
 				}
 			}
-			for _, st := range handlers.AllStages() {
+			for _, st := range conf.StageNames() {
 				if stageRuns[st] != 1 {
 					t.Errorf("stage %s runs in %d Deployments, want 1", st, stageRuns[st])
 				}

@@ -8,11 +8,14 @@ package handlers
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/sirupsen/logrus"
 
+	"github.com/recording-storage/recording-storage/conf"
 	"github.com/recording-storage/recording-storage/handlers/steps"
-	"github.com/recording-storage/recording-storage/infra/dracoon"
 	"github.com/recording-storage/recording-storage/messages"
 )
 
@@ -21,22 +24,45 @@ type Steps interface {
 	Resolve(ctx context.Context, job *messages.Job, opts steps.ResolveOptions) (messages.ResolvedJob, error)
 	EnsureRooms(ctx context.Context, rj messages.ResolvedJob) (messages.RoomsReady, error)
 	Transfer(ctx context.Context, rr messages.RoomsReady, removeSource bool) (messages.Transferred, error)
-	Share(ctx context.Context, req messages.ShareRequest) (dracoon.KeyStats, error)
+	Share(ctx context.Context, req messages.ShareRequest) (messages.KeyStats, error)
 }
 
-// Stage names, used for handler names, queues and the poison metadata.
-const (
-	StageParse    = "parse"
-	StageResolve  = "resolve"
-	StageRooms    = "rooms"
-	StageTransfer = "transfer"
-	StageShare    = "share"
-	StageSweep    = "sweep"
-)
+// Deps are what the handlers of the stages are built with.
+type Deps struct {
+	Steps Steps
+	// Now is the clock of the parse stage; nil: time.Now.
+	Now func() time.Time
+	// RemoveSource is s3.remove_after_transfer.
+	RemoveSource bool
+	// Keys receives the outcome of every share; nil: none.
+	Keys   KeysHook
+	Logger logrus.FieldLogger
+}
 
-// AllStages lists the stages in the order a job travels, then the sweep.
-func AllStages() []string {
-	return []string{StageParse, StageResolve, StageRooms, StageTransfer, StageShare, StageSweep}
+// New returns the handler of a stage's input by the input's handler name
+// (conf.StageInput.Handler). A handler of a stage that publishes no results
+// returns none.
+func New(name string, d Deps) (message.HandlerFunc, error) {
+	switch name {
+	case conf.StageParse:
+		return Parse{Now: d.Now}.Handle, nil
+	case conf.StageResolve:
+		return Resolve{Steps: d.Steps}.Handle, nil
+	case conf.StageRooms:
+		return Rooms{Steps: d.Steps}.Handle, nil
+	case conf.StageTransfer:
+		return Transfer{Steps: d.Steps, RemoveSource: d.RemoveSource}.Handle, nil
+	case conf.HandlerShareTransferred:
+		return none(ShareTransferred{Steps: d.Steps, Keys: d.Keys}.Handle), nil
+	case conf.HandlerShareRequested:
+		return none(ShareRequested{Steps: d.Steps, Keys: d.Keys, Sweeps: NewSweeps(), Logger: d.Logger}.Handle), nil
+	}
+	return nil, fmt.Errorf("no handler called %q", name)
+}
+
+// none adapts a handler that publishes nothing.
+func none(h message.NoPublishHandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) { return nil, h(msg) }
 }
 
 // one wraps a single output message.
@@ -45,39 +71,4 @@ func one(msg *message.Message, err error) ([]*message.Message, error) {
 		return nil, err
 	}
 	return []*message.Message{msg}, nil
-}
-
-// Dependency is an outside system a stage needs besides its queues and
-// topics.
-type Dependency string
-
-// Dependencies of the stages.
-const (
-	// NeedInstances: the instance configurations (the instance file or the
-	// configurator), which hold the DRACOON credentials.
-	NeedInstances Dependency = "instances"
-	// NeedDracoon: the DRACOON accounts of the instances.
-	NeedDracoon Dependency = "dracoon"
-	// NeedS3Read: reading (and looking up) the source objects.
-	NeedS3Read Dependency = "s3-read"
-	// NeedS3Delete: removing the source objects after their transfer, when
-	// s3.remove_after_transfer says so.
-	NeedS3Delete Dependency = "s3-delete"
-)
-
-// Needs returns the dependencies of stage: parse needs none (it only
-// validates messages), the sweep only the list of instances, the others
-// the instances' DRACOON accounts, and resolve and transfer the S3 source.
-func Needs(stage string) []Dependency {
-	switch stage {
-	case StageResolve:
-		return []Dependency{NeedInstances, NeedDracoon, NeedS3Read}
-	case StageRooms, StageShare:
-		return []Dependency{NeedInstances, NeedDracoon}
-	case StageTransfer:
-		return []Dependency{NeedInstances, NeedDracoon, NeedS3Read, NeedS3Delete}
-	case StageSweep:
-		return []Dependency{NeedInstances}
-	}
-	return []Dependency{}
 }

@@ -9,14 +9,13 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/recording-storage/recording-storage/handlers/steps"
-	"github.com/recording-storage/recording-storage/infra/dracoon"
 	"github.com/recording-storage/recording-storage/infra/logging"
 	"github.com/recording-storage/recording-storage/messages"
 )
 
 // KeysHook receives the outcome of every share: whether it was a sweep,
 // and the keys set, skipped and failed.
-type KeysHook func(sweep bool, st dracoon.KeyStats)
+type KeysHook func(sweep bool, st messages.KeyStats)
 
 // ShareTransferred hands the file keys of a transferred job's files to
 // every member of their rooms who lacks them.

@@ -11,7 +11,6 @@ import (
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/recording-storage/recording-storage/handlers/steps"
-	"github.com/recording-storage/recording-storage/infra/dracoon"
 	"github.com/recording-storage/recording-storage/messages"
 )
 
@@ -31,13 +30,13 @@ func (s *sweepSteps) EnsureRooms(context.Context, messages.ResolvedJob) (message
 func (s *sweepSteps) Transfer(context.Context, messages.RoomsReady, bool) (messages.Transferred, error) {
 	panic("not reached")
 }
-func (s *sweepSteps) Share(context.Context, messages.ShareRequest) (dracoon.KeyStats, error) {
+func (s *sweepSteps) Share(context.Context, messages.ShareRequest) (messages.KeyStats, error) {
 	n := s.calls.Add(1)
 	time.Sleep(100 * time.Millisecond)
 	if n <= s.fail {
-		return dracoon.KeyStats{}, errors.New("DRACOON answered 503")
+		return messages.KeyStats{}, errors.New("DRACOON answered 503")
 	}
-	return dracoon.KeyStats{Set: 1}, nil
+	return messages.KeyStats{Set: 1}, nil
 }
 
 // TestShareRequested_coalesces_sweeps: sweep requests of one instance that

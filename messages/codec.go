@@ -34,7 +34,7 @@ func New(p Payload, jobID string, meetingID int64) (*message.Message, error) {
 		return nil, errclass.AsPermanent(fmt.Errorf("cannot encode %s payload: %d bytes is more than the limit of %d", name, len(data), MaxPayloadSize))
 	}
 	msg := message.NewMessage(watermill.NewUUID(), data)
-	msg.Metadata.Set(MetaPayload, payloadLabel(p))
+	msg.Metadata.Set(MetaPayload, Label(p))
 	if jobID != "" {
 		msg.Metadata.Set(MetaJobID, jobID)
 	}
@@ -70,7 +70,7 @@ func Decode[T Payload](msg *message.Message) (T, error) {
 	gotName, gotVersion, ok := parseLabel(label)
 	switch {
 	case !ok || gotName != name || gotVersion < current-1 || gotVersion < 1:
-		return v, errclass.AsPermanent(fmt.Errorf("%w: got %q, want %q (or version %d)", ErrWrongPayload, label, payloadLabel(v), current-1))
+		return v, errclass.AsPermanent(fmt.Errorf("%w: got %q, want %q (or version %d)", ErrWrongPayload, label, Label(v), current-1))
 	case gotVersion > current:
 		return v, fmt.Errorf("cannot decode %q: this release reads %s versions %d and %d: %w", label, name, current-1, current, ErrNewerPayload)
 	}
@@ -96,7 +96,9 @@ func parseLabel(label string) (name string, version int, ok bool) {
 	return name, version, err == nil
 }
 
-func payloadLabel(p Payload) string {
+// Label returns the payload metadata of p: its type and version, e.g.
+// "rooms-ready/1".
+func Label(p Payload) string {
 	name, version := p.PayloadType()
 	return name + "/" + strconv.Itoa(version)
 }

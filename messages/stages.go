@@ -135,3 +135,18 @@ type ShareRequest struct {
 
 // PayloadType names the payload and its version for the payload metadata.
 func (ShareRequest) PayloadType() (string, int) { return PayloadShareRequest, ShareRequestVersion }
+
+// KeyStats counts the outcome of handing out missing file keys, in (user,
+// file) pairs.
+type KeyStats struct {
+	Set     int // keys stored for a user
+	Skipped int // pairs the account cannot serve (no file key of its own, no usable public key)
+	Failed  int // pairs whose key could not be stored
+}
+
+// Add adds o to s.
+func (s *KeyStats) Add(o KeyStats) {
+	s.Set += o.Set
+	s.Skipped += o.Skipped
+	s.Failed += o.Failed
+}

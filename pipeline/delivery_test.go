@@ -53,7 +53,7 @@ func TestTransport_KeepVisible(t *testing.T) {
 			}
 			var started, finished atomic.Int32
 			for _, name := range []string{"a", "b"} {
-				router.AddConsumerHandler(name, topic, newSubscriber(t, tr, pipeline.StageShare, 1), func(msg *message.Message) error {
+				router.AddConsumerHandler(name, topic, newSubscriber(t, tr, conf.StageShare, 1), func(msg *message.Message) error {
 					started.Add(1)
 					select {
 					case <-time.After(6 * time.Second):
@@ -110,7 +110,7 @@ func TestSubscriber_Close(t *testing.T) {
 			tt.cfg.Stages.DrainTimeout = 0
 			tr := newTransport(t, tt.cfg)
 			topic := tt.cfg.Stages.Rooms.Topic
-			holding, waiting := newSubscriber(t, tr, pipeline.StageRooms, 1), newSubscriber(t, tr, pipeline.StageShare, 1)
+			holding, waiting := newSubscriber(t, tr, conf.StageRooms, 1), newSubscriber(t, tr, conf.StageShare, 1)
 			ch, idle := subscribe(t, holding, topic), subscribe(t, waiting, tt.cfg.Stages.Share.Topic)
 			msg := message.NewMessage(watermill.NewUUID(), []byte("x"))
 			if err := newPublisher(t, tr).Publish(topic, msg); err != nil {
@@ -137,7 +137,7 @@ func TestSubscriber_Close(t *testing.T) {
 			default:
 				t.Error("context of the held message not done after Close")
 			}
-			again := receive(t, subscribe(t, newSubscriber(t, tr, pipeline.StageRooms, 1), topic), 15*time.Second)
+			again := receive(t, subscribe(t, newSubscriber(t, tr, conf.StageRooms, 1), topic), 15*time.Second)
 			again.Ack()
 			if again.UUID != msg.UUID {
 				t.Errorf("got %s, want %s back", again.UUID, msg.UUID)
@@ -159,7 +159,7 @@ func TestTransport_memory_deliveries(t *testing.T) {
 		t.Fatal(err)
 	}
 	topic := cfg.Stages.Transfer.Topic
-	ch := subscribe(t, newSubscriber(t, tr, pipeline.StageTransfer, 2), topic)
+	ch := subscribe(t, newSubscriber(t, tr, conf.StageTransfer, 2), topic)
 	pub := newPublisher(t, tr)
 	for i := range 3 {
 		if err := pub.Publish(topic, message.NewMessage("m"+strconv.Itoa(i), []byte("x"))); err != nil {
@@ -228,7 +228,7 @@ func TestSubscriber_Close_drains(t *testing.T) {
 			}
 
 			// Acked within the drain: gone for good.
-			sub := newSubscriber(t, tr, pipeline.StageRooms, 1)
+			sub := newSubscriber(t, tr, conf.StageRooms, 1)
 			ch := subscribe(t, sub, topic)
 			publish("drained")
 			held := receive(t, ch, 15*time.Second)
@@ -243,7 +243,7 @@ func TestSubscriber_Close_drains(t *testing.T) {
 			}
 
 			// Still running when the drain ends: released at once.
-			sub = newSubscriber(t, tr, pipeline.StageRooms, 1)
+			sub = newSubscriber(t, tr, conf.StageRooms, 1)
 			ch = subscribe(t, sub, topic)
 			id := publish("released")
 			held = receive(t, ch, 15*time.Second)
@@ -256,7 +256,7 @@ func TestSubscriber_Close_drains(t *testing.T) {
 			held.Nack() // what a cancelled handler does
 			<-closed
 			start := time.Now()
-			again := receive(t, subscribe(t, newSubscriber(t, tr, pipeline.StageRooms, 1), topic), 15*time.Second)
+			again := receive(t, subscribe(t, newSubscriber(t, tr, conf.StageRooms, 1), topic), 15*time.Second)
 			again.Ack()
 			if again.UUID != id || string(again.Payload) != "released" || pipeline.Deliveries(again) != 1 {
 				t.Errorf("got %s %q with %d deliveries, want %s back with 1", again.UUID, again.Payload, pipeline.Deliveries(again), id)

@@ -201,7 +201,7 @@ func (e *e2e) send(body []byte) {
 		e.t.Fatal(err)
 	}
 	defer pub.Close()
-	queue, _ := tr.Input(pipeline.StageParse)
+	queue := tr.InboundQueue()
 	if err := pub.Publish(queue, message.NewMessage(watermill.NewUUID(), body)); err != nil {
 		e.t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/recording-storage/recording-storage/conf"
-	"github.com/recording-storage/recording-storage/handlers"
 )
 
 // IAMPolicy is an AWS IAM policy document.
@@ -46,7 +45,7 @@ func NewIAMPolicy(cfg conf.Config, stages []string, buckets []string) (IAMPolicy
 	topo := NewTopology(cfg)
 	a := arns{partition: partition(cfg.AWS.Region), region: cfg.AWS.Region, account: cfg.AWS.AccountID}
 	var queues, lookUp, publish []string
-	needs := map[handlers.Dependency]bool{}
+	needs := map[conf.Dependency]bool{}
 	for _, st := range stages {
 		io, _ := topo.Stage(st)
 		for _, q := range io.Queues {
@@ -94,13 +93,13 @@ func NewIAMPolicy(cfg conf.Config, stages []string, buckets []string) (IAMPolicy
 		objects = append(objects, fmt.Sprintf("arn:%s:s3:::%s/*", a.partition, b))
 		bucketARNs = append(bucketARNs, fmt.Sprintf("arn:%s:s3:::%s", a.partition, b))
 	}
-	if needs[handlers.NeedS3Read] {
+	if needs[conf.NeedS3Read] {
 		add("ReadRecordings", []string{"s3:GetObject"}, objects)
 		// Without it S3 answers a missing object with 403, not 404, and a
 		// missing source would look like a permission problem.
 		add("ListRecordingBuckets", []string{"s3:ListBucket"}, bucketARNs)
 	}
-	if needs[handlers.NeedS3Delete] && cfg.S3.RemoveAfterTransfer {
+	if needs[conf.NeedS3Delete] && cfg.S3.RemoveAfterTransfer {
 		add("RemoveRecordings", []string{"s3:DeleteObject"}, slices.Clone(objects))
 	}
 	if cfg.Stages.CreateResources {

@@ -11,6 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/recording-storage/recording-storage/conf"
 	"github.com/recording-storage/recording-storage/infra/errclass"
 	"github.com/recording-storage/recording-storage/pipeline"
 )
@@ -84,7 +85,7 @@ func TestPublisher_limits(t *testing.T) {
 						}
 						return
 					}
-					ch := subscribe(t, newSubscriber(t, transport, pipeline.StageShare, 1), topic)
+					ch := subscribe(t, newSubscriber(t, transport, conf.StageShare, 1), topic)
 					if err := pub.Publish(topic, msg); err != nil {
 						t.Fatal(err)
 					}
@@ -105,7 +106,7 @@ func TestPublisher_limits(t *testing.T) {
 			t.Run("refused_batch_sends_nothing", func(t *testing.T) {
 				t.Parallel()
 				topic := tr.cfg.Stages.Share.Topic + "-batch"
-				ch := subscribe(t, newSubscriber(t, transport, pipeline.StageShare, 1), topic)
+				ch := subscribe(t, newSubscriber(t, transport, conf.StageShare, 1), topic)
 				valid, refused := message.NewMessage(watermill.NewUUID(), []byte("valid")), message.NewMessage(watermill.NewUUID(), nil)
 				if err := pub.Publish(topic, valid, refused); !errors.Is(err, pipeline.ErrMessageLimits) {
 					t.Fatalf("error %v, want ErrMessageLimits", err)

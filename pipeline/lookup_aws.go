@@ -63,7 +63,7 @@ func (b *awsBackend) lookup(ctx context.Context, stages []string) error {
 			queue := io.Queues[i]
 			url, err := b.lookupQueue(ctx, stage, input)
 			note("queue "+queue, err)
-			if stage == StageParse {
+			if stage == conf.StageParse {
 				continue // producers send to it: no subscription
 			}
 			topic := input
@@ -88,21 +88,21 @@ func (b *awsBackend) lookup(ctx context.Context, stages []string) error {
 }
 
 // inputs returns, for each queue of io.Queues, what lookupQueue takes to
-// find it: the configured inbound queue (name or URL) for StageParse, the
+// find it: the configured inbound queue (name or URL) for conf.StageParse, the
 // subscribed topic for the other stages.
 func (b *awsBackend) inputs(io StageIO) []string {
-	if io.Stage == StageParse {
+	if io.Stage == conf.StageParse {
 		return []string{b.cfg.Stages.Parse.Queue}
 	}
 	return io.Subscribes
 }
 
 // lookupQueue returns the URL of the queue stage reads for topic (for
-// StageParse: the inbound queue, by name or URL) without creating or
+// conf.StageParse: the inbound queue, by name or URL) without creating or
 // changing anything; errMissing when it does not exist.
 func (b *awsBackend) lookupQueue(ctx context.Context, stage, topic string) (string, error) {
 	name := conf.SubscriptionQueue(topic, stage)
-	if stage == StageParse {
+	if stage == conf.StageParse {
 		var ok bool
 		if name, ok = conf.InboundQueueName(topic); !ok {
 			return "", errclass.AsPermanent(fmt.Errorf("cannot use inbound queue %q: not a queue name or URL", topic))

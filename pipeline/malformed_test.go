@@ -12,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/sirupsen/logrus"
 
+	"github.com/recording-storage/recording-storage/conf"
 	"github.com/recording-storage/recording-storage/pipeline"
 )
 
@@ -41,12 +42,12 @@ func TestParse_malformed_corpus_through_SQS(t *testing.T) {
 	log.SetLevel(logrus.PanicLevel)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	svc, err := pipeline.New(ctx, pipeline.Options{Config: cfg, Stages: []string{pipeline.StageParse}, Steps: &failingSteps{}, Logger: log})
+	svc, err := pipeline.New(ctx, pipeline.Options{Config: cfg, Stages: []string{conf.StageParse}, Steps: &failingSteps{}, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tr := svc.Transport()
-	parsed := subscribe(t, newSubscriber(t, tr, pipeline.StageResolve, 4), cfg.Stages.Resolve.Topic)
+	parsed := subscribe(t, newSubscriber(t, tr, conf.StageResolve, 4), cfg.Stages.Resolve.Topic)
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
 	defer func() {
@@ -59,7 +60,7 @@ func TestParse_malformed_corpus_through_SQS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	queue, _ := tr.Input(pipeline.StageParse)
+	queue := tr.InboundQueue()
 	bad := map[string]int{} // body -> corpus index
 	goods := 0
 	for i, m := range corpus {
@@ -101,7 +102,7 @@ func TestParse_malformed_corpus_through_SQS(t *testing.T) {
 				t.Fatalf("poisoned a message not of the corpus: %.200q", pm.Payload)
 			}
 			m := corpus[i]
-			if pm.Stage != pipeline.StageParse || pm.Class != "permanent" || !strings.Contains(pm.Reason, m.Field+": ") {
+			if pm.Stage != conf.StageParse || pm.Class != "permanent" || !strings.Contains(pm.Reason, m.Field+": ") {
 				t.Errorf("%s: poisoned by %s (%s) with %q; want parse, permanent, naming %s", m.Name, pm.Stage, pm.Class, pm.Reason, m.Field)
 			}
 			found[i] = true

@@ -21,11 +21,6 @@ import (
 	"github.com/recording-storage/recording-storage/messages"
 )
 
-// PoisonGroup is the consumer group whose queue ("<poison topic>-inspect")
-// keeps the poison topic's messages for operators: nothing reads it but the
-// poison commands, and nothing leaves it until it is requeued or purged.
-const PoisonGroup = conf.PoisonInspectGroup
-
 // poisonHold is how long List hides the messages it reads from other
 // readers before it releases them again.
 const poisonHold = 60 * time.Second
@@ -79,7 +74,7 @@ func (t *Transport) PoisonQueue(ctx context.Context) (*PoisonQueue, error) {
 	if !ok {
 		return nil, errclass.AsPermanent(errors.New("the poison queue needs stages.transport aws: with the memory transport it lives and dies with the process"))
 	}
-	name := conf.SubscriptionQueue(t.cfg.Stages.Poison, PoisonGroup)
+	name := conf.SubscriptionQueue(t.cfg.Stages.Poison, conf.PoisonInspectGroup)
 	out, err := b.sqs.GetQueueUrl(ctx, &amazonsqs.GetQueueUrlInput{QueueName: aws.String(name)})
 	var missing *sqstypes.QueueDoesNotExist
 	if errors.As(err, &missing) {
@@ -205,7 +200,7 @@ func (q *PoisonQueue) receiveRound(ctx context.Context, url string, seen map[str
 			pm := poisonMessage(m)
 			pm.queue = url
 			if url == q.dlqURL {
-				deadLettered(q.t.cfg.Stages, &pm, m)
+				deadLettered(&pm, m)
 			}
 			out = append(out, pm)
 		}
@@ -235,9 +230,9 @@ func poisonMessage(m sqstypes.Message) PoisonMessage {
 
 // deadLettered fills in what a message of the dead-letter queue lacks: the
 // stage that reads it (by its payload type), the class and the reason.
-func deadLettered(st conf.Stages, pm *PoisonMessage, m sqstypes.Message) {
+func deadLettered(pm *PoisonMessage, m sqstypes.Message) {
 	pm.DeadLettered = true
-	pm.Stage = payloadStage(st, pm.Metadata[messages.MetaPayload])
+	pm.Stage = payloadStage(pm.Metadata[messages.MetaPayload])
 	pm.Class = errclass.Unknown.String()
 	pm.Deliveries, _ = strconv.Atoi(m.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)])
 	pm.Reason = "dead-lettered: received too often without an outcome (the process died or hung on each delivery)"
@@ -337,42 +332,28 @@ func (q *PoisonQueue) resend(ctx context.Context, m PoisonMessage) error {
 }
 
 // payloadStage returns the stage that reads a message with the payload
-// label (empty for an inbound job message), as requeueTarget and the
-// subscriptions say.
-func payloadStage(st conf.Stages, label string) string {
-	topic, inbound, err := requeueTarget(st, label)
-	switch {
-	case err != nil:
-		return "unknown"
-	case inbound:
-		return StageParse
+// label (empty for an inbound job message), as requeueTarget says.
+func payloadStage(label string) string {
+	if label == "" {
+		return conf.StageParse
 	}
-	for _, sub := range subscriptions(st) {
-		if sub.topic == topic {
-			return sub.stage
-		}
+	name, _, _ := strings.Cut(label, "/")
+	if d, _, ok := conf.PayloadInput(name); ok {
+		return d.Name
 	}
 	return "unknown"
 }
 
 // requeueTarget returns where a message with the payload label (e.g.
-// "rooms-ready/1"; empty for an inbound job message) is read.
+// "rooms-ready/1"; empty for an inbound job message) is read: the inbound
+// queue, or the topic of the stage input that reads its payload type.
 func requeueTarget(s conf.Stages, label string) (topic string, inbound bool, err error) {
 	if label == "" {
 		return s.Parse.Queue, true, nil
 	}
 	name, _, _ := strings.Cut(label, "/")
-	switch name {
-	case messages.PayloadJob:
-		return s.Resolve.Topic, false, nil
-	case messages.PayloadResolvedJob:
-		return s.Rooms.Topic, false, nil
-	case messages.PayloadRoomsReady:
-		return s.Transfer.Topic, false, nil
-	case messages.PayloadTransferred:
-		return s.Transferred, false, nil
-	case messages.PayloadShareRequest:
-		return s.Share.Topic, false, nil
+	if _, in, ok := conf.PayloadInput(name); ok {
+		return in.From(s), false, nil
 	}
 	return "", false, errclass.AsPermanent(fmt.Errorf("cannot requeue a %q message: no stage reads it", label))
 }

@@ -25,7 +25,7 @@ const processGroup = "process"
 // message's reason as an error of its class.
 func Process(ctx context.Context, opts Options, body []byte) (messages.Transferred, error) {
 	opts.Config.Stages.Transport = conf.TransportMemory
-	opts.Stages = []string{handlers.StageParse, handlers.StageResolve, handlers.StageRooms, handlers.StageTransfer}
+	opts.Stages = []string{conf.StageParse, conf.StageResolve, conf.StageRooms, conf.StageTransfer}
 	svc, err := New(ctx, opts)
 	if err != nil {
 		return messages.Transferred{}, err
@@ -56,10 +56,7 @@ func Process(ctx context.Context, opts Options, body []byte) (messages.Transferr
 	if err != nil {
 		return messages.Transferred{}, err
 	}
-	queue, err := svc.transport.Input(handlers.StageParse)
-	if err != nil {
-		return messages.Transferred{}, err
-	}
+	queue := svc.transport.InboundQueue()
 	msg := message.NewMessage(watermill.NewUUID(), body)
 	msg.SetContext(ctx)
 	if err := inbound.Publish(queue, msg); err != nil {

@@ -56,7 +56,7 @@ func suiteConstructors(tr *pipeline.Transport, inbound bool) (tests.PubSubConstr
 		return pub, sub
 	}
 	if inbound {
-		return func(t *testing.T) (message.Publisher, message.Subscriber) { return pair(t, pipeline.StageParse) }, nil
+		return func(t *testing.T) (message.Publisher, message.Subscriber) { return pair(t, conf.StageParse) }, nil
 	}
 	return func(t *testing.T) (message.Publisher, message.Subscriber) { return pair(t, suiteSubscriberStage) },
 		func(t *testing.T, group string) (message.Publisher, message.Subscriber) { return pair(t, group) }

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/recording-storage/recording-storage/conf"
 	"github.com/recording-storage/recording-storage/infra/awsclient/awstest"
 )
 
@@ -37,14 +38,14 @@ func TestQueueMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := &watchedQueue{stage: StageParse, input: cfg.Stages.Parse.Queue, name: cfg.Stages.Parse.Queue, empty: time.Now().Add(-time.Hour)}
+	q := &watchedQueue{stage: conf.StageParse, input: cfg.Stages.Parse.Queue, name: cfg.Stages.Parse.Queue, empty: time.Now().Add(-time.Hour)}
 	gauges := func() (visible, age float64) {
 		t.Helper()
 		if err := b.pollQueue(ctx, q, m); err != nil {
 			t.Fatal(err)
 		}
-		return testutil.ToFloat64(m.messages.WithLabelValues(q.name, StageParse, queueStateVisible)),
-			testutil.ToFloat64(m.oldest.WithLabelValues(q.name, StageParse))
+		return testutil.ToFloat64(m.messages.WithLabelValues(q.name, conf.StageParse, queueStateVisible)),
+			testutil.ToFloat64(m.oldest.WithLabelValues(q.name, conf.StageParse))
 	}
 
 	if visible, age := gauges(); visible != 0 || age != 0 {
@@ -64,12 +65,12 @@ func TestQueueMetrics(t *testing.T) {
 		t.Fatalf("two messages: visible %v, age %v; want 2 and about an hour", visible, age)
 	}
 
-	sub, err := tr.Subscriber(StageParse, 1)
+	sub, err := tr.Subscriber(conf.StageParse, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sub.Close()
-	in, _ := tr.Input(StageParse)
+	in := tr.InboundQueue()
 	ch, err := sub.Subscribe(ctx, in)
 	if err != nil {
 		t.Fatal(err)

@@ -59,7 +59,7 @@ func TestSetup_sets_retention(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := strconv.Itoa(int(conf.QueueRetention / time.Second))
-	names := []string{s.Parse.Queue, conf.DeadLetterQueue(s.Poison), conf.SubscriptionQueue(s.Poison, PoisonGroup)}
+	names := []string{s.Parse.Queue, conf.DeadLetterQueue(s.Poison), conf.SubscriptionQueue(s.Poison, conf.PoisonInspectGroup)}
 	for _, sub := range subscriptions(*s) {
 		names = append(names, conf.SubscriptionQueue(sub.topic, sub.stage))
 	}

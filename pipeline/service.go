@@ -19,9 +19,9 @@ import (
 
 	"github.com/recording-storage/recording-storage/conf"
 	"github.com/recording-storage/recording-storage/handlers"
-	"github.com/recording-storage/recording-storage/infra/dracoon"
 	"github.com/recording-storage/recording-storage/infra/errclass"
 	"github.com/recording-storage/recording-storage/infra/httpserver"
+	"github.com/recording-storage/recording-storage/messages"
 )
 
 // closeMargin is how much longer than the drain (stages.drain_timeout, and
@@ -32,7 +32,7 @@ const closeMargin = verdictGrace + 5*time.Second
 // Options configures a Service.
 type Options struct {
 	Config conf.Config
-	// Stages to run; empty means all (handlers.AllStages).
+	// Stages to run; empty means all (conf.StageTable).
 	Stages []string
 	// Steps do the work of the stages.
 	Steps handlers.Steps
@@ -108,7 +108,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		return nil, err
 	}
 	s.counters.start(stages)
-	if slices.Contains(stages, handlers.StageSweep) && opts.Registry != nil {
+	if slices.Contains(stages, conf.StageSweep) && opts.Registry != nil {
 		if s.onSweep, err = newSweepGauges(opts.Registry, opts.Config.Sharer.Interval); err != nil {
 			return nil, err
 		}
@@ -130,7 +130,8 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		}
 	}
 	for _, st := range stages {
-		if err := s.addStage(st); err != nil {
+		d, _ := conf.LookupStage(st) // selected: declared
+		if err := s.addStage(d); err != nil {
 			return nil, err
 		}
 	}
@@ -139,7 +140,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 
 // selectStages checks a stage list; empty means all.
 func selectStages(list []string) ([]string, error) {
-	all := handlers.AllStages()
+	all := conf.StageNames()
 	if len(list) == 0 {
 		return all, nil
 	}
@@ -156,47 +157,31 @@ func selectStages(list []string) ([]string, error) {
 	return out, nil
 }
 
-// addStage registers the handlers of one stage.
-func (s *Service) addStage(stage string) error {
-	cfg := s.opts.Config
-	st := cfg.Stages
-	steps := s.opts.Steps
-	switch stage {
-	case handlers.StageParse:
-		return s.add(stage, stage, st.Parse.Workers, stageOutput(st, stage), handlers.Parse{Now: s.opts.Now}.Handle)
-	case handlers.StageResolve:
-		return s.add(stage, stage, st.Resolve.Workers, stageOutput(st, stage), handlers.Resolve{Steps: steps}.Handle)
-	case handlers.StageRooms:
-		return s.add(stage, stage, st.Rooms.Workers, stageOutput(st, stage), handlers.Rooms{Steps: steps}.Handle)
-	case handlers.StageTransfer:
-		return s.add(stage, stage, st.Transfer.Workers, stageOutput(st, stage),
-			handlers.Transfer{Steps: steps, RemoveSource: cfg.S3.RemoveAfterTransfer}.Handle)
-	case handlers.StageShare:
-		// Files of transferred jobs, read from the announcement topic, and
-		// share requests (the sweep's), read from the share topic.
-		if err := s.addConsumer(stage, "share-transferred", st.Transferred, st.Share.Workers,
-			handlers.ShareTransferred{Steps: steps, Keys: s.counters.keys}.Handle); err != nil {
-			return err
-		}
-		return s.addConsumer(stage, "share-requested", st.Share.Topic, st.Share.Workers,
-			handlers.ShareRequested{Steps: steps, Keys: s.counters.keys, Sweeps: handlers.NewSweeps(),
-				Logger: s.opts.Logger}.Handle)
-	case handlers.StageSweep:
-		return nil // see Run
-	}
-	return fmt.Errorf("no handler for stage %q", stage)
-}
-
-// add registers a handler of stage that reads the stage's input and
-// publishes its results to out.
-func (s *Service) add(stage, name string, workers int, out string, h message.HandlerFunc) error {
-	in, err := s.transport.Input(stage)
+// addStage registers a handler for each input of stage d (none for the
+// sweep: see Run), with the stage's workers and failure handling, that
+// publishes its results to the stage's output.
+func (s *Service) addStage(d conf.StageDecl) error {
+	st := s.opts.Config.Stages
+	froms, err := s.transport.Input(d.Name)
 	if err != nil {
 		return err
 	}
-	return s.register(stage, workers, func(sub message.Subscriber) *message.Handler {
-		return s.router.AddConsumerHandler(name, in, sub, s.publishing(out, h))
-	})
+	deps := handlers.Deps{Steps: s.opts.Steps, Now: s.opts.Now, RemoveSource: s.opts.Config.S3.RemoveAfterTransfer,
+		Keys: s.counters.keys, Logger: s.opts.Logger}
+	for i, in := range d.Inputs {
+		h, err := handlers.New(in.Handler, deps)
+		if err != nil {
+			return fmt.Errorf("stage %s: %w", d.Name, err)
+		}
+		from, out := froms[i], d.Output(st)
+		err = s.register(d, func(sub message.Subscriber) *message.Handler {
+			return s.router.AddConsumerHandler(in.Handler, from, sub, s.publishing(out, h))
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // publishing runs h and publishes its results to topic itself, within the
@@ -223,22 +208,14 @@ func (s *Service) publishing(topic string, h message.HandlerFunc) message.NoPubl
 	}
 }
 
-// addConsumer registers a handler of stage that reads topic and publishes
-// nothing.
-func (s *Service) addConsumer(stage, name, topic string, workers int, h message.NoPublishHandlerFunc) error {
-	return s.register(stage, workers, func(sub message.Subscriber) *message.Handler {
-		return s.router.AddConsumerHandler(name, topic, sub, h)
-	})
-}
-
 // register creates the stage's subscriber, adds the handler with it and
 // gives the handler the stage's failure handling.
-func (s *Service) register(stage string, workers int, add func(message.Subscriber) *message.Handler) error {
-	sub, err := s.transport.Subscriber(stage, workers)
+func (s *Service) register(d conf.StageDecl, add func(message.Subscriber) *message.Handler) error {
+	sub, err := s.transport.Subscriber(d.Name, d.Workers(s.opts.Config.Stages))
 	if err != nil {
 		return err
 	}
-	f := s.failures(stage)
+	f := s.failures(d)
 	mws, err := f.Middlewares()
 	if err != nil {
 		return err
@@ -248,16 +225,15 @@ func (s *Service) register(stage string, workers int, add func(message.Subscribe
 	// while it retries, for as long as its attempts may take.
 	rh.AddMiddleware(s.transport.KeepVisibleFor(f.Budget()))
 	rh.AddMiddleware(mws...)
-	s.handlers[stage] = append(s.handlers[stage], rh)
+	s.handlers[d.Name] = append(s.handlers[d.Name], rh)
 	return nil
 }
 
-// failures returns the failure handling of stage.
-func (s *Service) failures(stage string) Failures {
+// failures returns the failure handling of stage d.
+func (s *Service) failures(d conf.StageDecl) Failures {
 	st := s.opts.Config.Stages
-	timeout, _ := st.StageTimeout(stage)
 	return Failures{
-		Stage: stage, Poison: s.publisher, PoisonTopic: st.Poison, MaxDeliveries: st.MaxDeliveries, Timeout: timeout,
+		Stage: d.Name, Poison: s.publisher, PoisonTopic: st.Poison, MaxDeliveries: st.MaxDeliveries, Timeout: d.Timeout(st),
 		Deliveries: Deliveries, Retry: s.retry(),
 		OnPoison: s.counters.poisoned, OnRetry: s.counters.retried,
 		Logger: s.opts.Logger,
@@ -305,11 +281,12 @@ func (s *Service) Run(ctx context.Context) error {
 			return nil
 		})
 	}
-	if slices.Contains(s.stages, handlers.StageSweep) {
+	if slices.Contains(s.stages, conf.StageSweep) {
+		sweep, _ := conf.LookupStage(conf.StageSweep)
 		sw := handlers.Sweep{Instances: s.opts.Instances, Interval: s.opts.Config.Sharer.Interval, Logger: s.opts.Logger,
 			Done: s.onSweep,
 			Publish: func(msgs ...*message.Message) error {
-				return s.publisher.Publish(stageOutput(s.opts.Config.Stages, handlers.StageSweep), msgs...)
+				return s.publisher.Publish(sweep.Output(s.opts.Config.Stages), msgs...)
 			}}
 		g.Go(func() error {
 			defer s.sweepDone.Store(true)
@@ -339,7 +316,7 @@ func (s *Service) StageDown(stage string) bool {
 	if len(s.handlers) > 0 && (!s.router.IsRunning() || s.router.IsClosed()) {
 		return true
 	}
-	if stage == handlers.StageSweep && s.sweepDone.Load() {
+	if stage == conf.StageSweep && s.sweepDone.Load() {
 		return true
 	}
 	for _, h := range s.handlers[stage] {
@@ -357,13 +334,10 @@ func (s *Service) StageDown(stage string) bool {
 // as the original service named its workers: worker_error_<worker>, the
 // transfer stage's being the original's worker_error_file_transferer.
 func (s *Service) StageChecks() []httpserver.Check {
-	workers := map[string]string{
-		handlers.StageParse: "parser", handlers.StageResolve: "resolver", handlers.StageRooms: "room_creator",
-		handlers.StageTransfer: "file_transferer", handlers.StageShare: "sharer", handlers.StageSweep: "global_sharer",
-	}
 	var checks []httpserver.Check
 	for _, st := range s.stages {
-		checks = append(checks, httpserver.Check{Name: "worker_error_" + workers[st], Live: true, Func: func(context.Context) error {
+		d, _ := conf.LookupStage(st)
+		checks = append(checks, httpserver.Check{Name: d.Health(), Live: true, Func: func(context.Context) error {
 			if s.StageDown(st) {
 				return fmt.Errorf("stage %s is not running", st)
 			}
@@ -421,7 +395,7 @@ func newCounters(reg prometheus.Registerer) (*counters, error) {
 // /metrics (and rules see their increase) before the first event.
 func (c *counters) start(stages []string) {
 	for _, st := range stages {
-		if st == handlers.StageSweep {
+		if d, _ := conf.LookupStage(st); !d.Handles() {
 			continue
 		}
 		c.retriesTotal.WithLabelValues(st)
@@ -429,7 +403,7 @@ func (c *counters) start(stages []string) {
 			c.poisonedTotal.WithLabelValues(st, class.String())
 		}
 	}
-	if slices.Contains(stages, handlers.StageShare) {
+	if slices.Contains(stages, conf.StageShare) {
 		for _, trigger := range []string{"transfer", "sweep"} {
 			for _, outcome := range []string{"set", "skipped", "failed"} {
 				c.keysTotal.WithLabelValues(trigger, outcome)
@@ -461,7 +435,7 @@ func (c *counters) poisoned(stage string, class errclass.Class) {
 
 func (c *counters) retried(stage string) { c.retriesTotal.WithLabelValues(stage).Inc() }
 
-func (c *counters) keys(sweep bool, st dracoon.KeyStats) {
+func (c *counters) keys(sweep bool, st messages.KeyStats) {
 	trigger := "transfer"
 	if sweep {
 		trigger = "sweep"

@@ -20,7 +20,6 @@ import (
 	"github.com/recording-storage/recording-storage/conf"
 	"github.com/recording-storage/recording-storage/handlers"
 	"github.com/recording-storage/recording-storage/handlers/steps"
-	"github.com/recording-storage/recording-storage/infra/dracoon"
 	"github.com/recording-storage/recording-storage/messages"
 	"github.com/recording-storage/recording-storage/pipeline"
 )
@@ -38,7 +37,7 @@ func (f *failingSteps) EnsureRooms(context.Context, messages.ResolvedJob) (messa
 func (f *failingSteps) Transfer(context.Context, messages.RoomsReady, bool) (messages.Transferred, error) {
 	panic("not reached")
 }
-func (f *failingSteps) Share(context.Context, messages.ShareRequest) (dracoon.KeyStats, error) {
+func (f *failingSteps) Share(context.Context, messages.ShareRequest) (messages.KeyStats, error) {
 	panic("not reached")
 }
 

@@ -9,7 +9,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/recording-storage/recording-storage/conf"
-	"github.com/recording-storage/recording-storage/handlers"
+	"github.com/recording-storage/recording-storage/messages"
 )
 
 // Topology is everything a configuration implies on SNS and SQS with the aws
@@ -31,7 +31,7 @@ type Queue struct {
 	// URL is set when the configuration gives the queue by URL (the inbound
 	// queue may be an existing queue of another account or region).
 	URL string `json:"url,omitempty"`
-	// Reader is the stage that reads the queue, or PoisonGroup: operators.
+	// Reader is the stage that reads the queue, or conf.PoisonInspectGroup: operators.
 	Reader string `json:"reader"`
 	// Attributes are set on the queue, whether it is new or not.
 	Attributes map[string]string `json:"attributes"`
@@ -58,8 +58,16 @@ type StageIO struct {
 	// Publishes are the topics the stage publishes to, the poison topic
 	// included.
 	Publishes []string `json:"publishes"`
+	// Payloads are the payloads read from Queues, in their order, with
+	// their current versions (e.g. "rooms-ready/1").
+	Payloads []string `json:"payloads"`
+	// Workers is how many messages of each queue a process handles at once
+	// (stages.<stage>.workers); 0 for the sweep.
+	Workers int `json:"workers"`
+	// Health is the stage's check in /healthcheck.
+	Health string `json:"health"`
 	// Needs are the stage's other dependencies.
-	Needs []handlers.Dependency `json:"needs"`
+	Needs []conf.Dependency `json:"needs"`
 }
 
 // NewTopology returns the topology of cfg.
@@ -72,36 +80,40 @@ func NewTopology(cfg conf.Config) Topology {
 		}
 	}
 	inbound, _ := conf.InboundQueueName(s.Parse.Queue)
-	q := Queue{Name: inbound, Reader: StageParse, Attributes: queueAttributes(cfg, StageParse)}
+	q := Queue{Name: inbound, Reader: conf.StageParse, Attributes: queueAttributes(cfg, conf.StageParse)}
 	if inbound != s.Parse.Queue {
 		q.URL = s.Parse.Queue
 		// Possibly of another account or region: no dead-letter queue.
 		delete(q.Attributes, string(sqstypes.QueueAttributeNameRedrivePolicy))
 	}
 	t.Queues = append(t.Queues, q)
-	t.Queues = append(t.Queues, Queue{Name: conf.DeadLetterQueue(s.Poison), Reader: PoisonGroup, Attributes: deadLetterAttributes()})
+	t.Queues = append(t.Queues, Queue{Name: conf.DeadLetterQueue(s.Poison), Reader: conf.PoisonInspectGroup, Attributes: deadLetterAttributes()})
 	for _, sub := range subscriptions(s) {
 		name := conf.SubscriptionQueue(sub.topic, sub.stage)
 		addTopic(sub.topic)
 		t.Queues = append(t.Queues, Queue{Name: name, Reader: sub.stage, Attributes: queueAttributes(cfg, sub.stage)})
 		t.Subscriptions = append(t.Subscriptions, Subscription{Topic: sub.topic, Queue: name, RawMessageDelivery: true})
 	}
-	for _, stage := range handlers.AllStages() {
-		io := StageIO{Stage: stage, Queues: []string{}, Subscribes: []string{}, Needs: handlers.Needs(stage)}
-		if stage == StageParse {
-			io.Queues = append(io.Queues, inbound)
+	for _, d := range conf.StageTable() {
+		io := StageIO{Stage: d.Name, Queues: []string{}, Subscribes: []string{}, Payloads: []string{},
+			Workers: d.Workers(s), Health: d.Health(), Needs: slices.Clone(d.Needs)}
+		if io.Needs == nil {
+			io.Needs = []conf.Dependency{}
 		}
-		for _, sub := range subscriptions(s) {
-			if sub.stage == stage {
-				io.Queues = append(io.Queues, conf.SubscriptionQueue(sub.topic, sub.stage))
-				io.Subscribes = append(io.Subscribes, sub.topic)
+		for _, in := range d.Inputs {
+			io.Payloads = append(io.Payloads, messages.Label(in.Payload))
+			if in.Inbound {
+				io.Queues = append(io.Queues, inbound)
+				continue
 			}
+			io.Queues = append(io.Queues, conf.SubscriptionQueue(in.From(s), d.Name))
+			io.Subscribes = append(io.Subscribes, in.From(s))
 		}
-		if out := stageOutput(s, stage); out != "" {
+		if out := d.Output(s); out != "" {
 			io.Publishes = append(io.Publishes, out)
 			addTopic(out)
 		}
-		if stage != handlers.StageSweep { // the sweep publishes requests, it handles no message
+		if d.Handles() { // the sweep publishes requests, it handles no message
 			io.Publishes = append(io.Publishes, s.Poison)
 		}
 		t.Stages = append(t.Stages, io)
@@ -129,26 +141,8 @@ func (t Topology) Queue(name string) (Queue, bool) {
 	return Queue{}, false
 }
 
-// stageOutput returns the topic the handlers of stage publish their results
-// to; "" for the share stage, which publishes nothing but poison.
-func stageOutput(s conf.Stages, stage string) string {
-	switch stage {
-	case StageParse:
-		return s.Resolve.Topic
-	case StageResolve:
-		return s.Rooms.Topic
-	case StageRooms:
-		return s.Transfer.Topic
-	case StageTransfer:
-		return s.Transferred
-	case handlers.StageSweep:
-		return s.Share.Topic
-	}
-	return ""
-}
-
 // queueAttributes are applied to the queue that reader (a stage, or
-// PoisonGroup) reads, new or not: the visibility timeout, in whole seconds,
+// conf.PoisonInspectGroup) reads, new or not: the visibility timeout, in whole seconds,
 // at least 1; the retention (conf.QueueRetention); and, but for the poison
 // topic's queue (only the operators' listings receive from it, and each
 // counts), the redrive policy to the dead-letter queue after
@@ -158,7 +152,7 @@ func queueAttributes(cfg conf.Config, reader string) map[string]string {
 		string(sqstypes.QueueAttributeNameVisibilityTimeout):      strconv.Itoa(int(max(seconds(cfg.Stages.VisibilityTimeout), 1))),
 		string(sqstypes.QueueAttributeNameMessageRetentionPeriod): retentionSeconds(),
 	}
-	if reader != PoisonGroup {
+	if reader != conf.PoisonInspectGroup {
 		policy, _ := json.Marshal(map[string]string{ // strings only: cannot fail
 			"deadLetterTargetArn": sqsARN(cfg.AWS.Region, cfg.AWS.AccountID, conf.DeadLetterQueue(cfg.Stages.Poison)),
 			"maxReceiveCount":     strconv.Itoa(cfg.Stages.DeadLetterReceives())})

@@ -13,18 +13,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/recording-storage/recording-storage/conf"
-	"github.com/recording-storage/recording-storage/handlers"
 	"github.com/recording-storage/recording-storage/infra/errclass"
-)
-
-// Stage names. A stage name is also the consumer group that reads a topic:
-// the aws transport reads topic T for stage S through the SQS queue "T-S".
-const (
-	StageParse    = handlers.StageParse // reads the inbound queue (stages.parse.queue), not a topic
-	StageResolve  = handlers.StageResolve
-	StageRooms    = handlers.StageRooms
-	StageTransfer = handlers.StageTransfer
-	StageShare    = handlers.StageShare
 )
 
 // Transport connects the stages. With the aws transport, producers send jobs
@@ -43,17 +32,23 @@ type Transport struct {
 	backend backend
 }
 
-// subscriptions returns every topic that a stage reads, with the stage;
-// the parse stage reads the inbound queue instead.
-func subscriptions(s conf.Stages) []struct{ topic, stage string } {
-	return []struct{ topic, stage string }{
-		{s.Resolve.Topic, StageResolve},
-		{s.Rooms.Topic, StageRooms},
-		{s.Transfer.Topic, StageTransfer},
-		{s.Share.Topic, StageShare},
-		{s.Transferred, StageShare}, // the share stage hands out the keys of transferred files
-		{s.Poison, PoisonGroup},     // kept for operators: SNS drops what no queue receives
+// subscription is a topic a stage (or conf.PoisonInspectGroup) reads.
+type subscription struct{ topic, stage string }
+
+// subscriptions returns every topic that a stage reads, with the stage, as
+// conf.StageTable declares them; the parse stage reads the inbound queue
+// instead. The poison topic's queue is for operators: SNS drops what no
+// queue receives.
+func subscriptions(s conf.Stages) []subscription {
+	var subs []subscription
+	for _, d := range conf.StageTable() {
+		for _, in := range d.Inputs {
+			if !in.Inbound {
+				subs = append(subs, subscription{in.From(s), d.Name})
+			}
+		}
 	}
+	return append(subs, subscription{s.Poison, conf.PoisonInspectGroup})
 }
 
 // backend is one kind of transport.
@@ -99,28 +94,30 @@ func (t *Transport) Kind() string { return t.cfg.Stages.Transport }
 // stages can publish to stages that run elsewhere. It is safe to repeat.
 func (t *Transport) Setup(ctx context.Context) error { return t.backend.setup(ctx) }
 
-// Input returns what the subscriber of stage subscribes to: the inbound queue
-// for StageParse (a name or URL for aws, its name for memory), the stage's
-// topic for the others.
-func (t *Transport) Input(stage string) (string, error) {
-	s := t.cfg.Stages
-	switch stage {
-	case StageParse:
-		if t.Kind() == conf.TransportMemory {
-			name, _ := conf.InboundQueueName(s.Parse.Queue)
-			return name, nil
-		}
-		return s.Parse.Queue, nil
-	case StageResolve:
-		return s.Resolve.Topic, nil
-	case StageRooms:
-		return s.Rooms.Topic, nil
-	case StageTransfer:
-		return s.Transfer.Topic, nil
-	case StageShare:
-		return s.Share.Topic, nil
+// Input returns what the handlers of stage read, one per input of its
+// declaration (conf.StageTable): for the parse stage the inbound queue (a
+// name or URL for aws, its name for memory), for the others topics.
+func (t *Transport) Input(stage string) ([]string, error) {
+	d, ok := conf.LookupStage(stage)
+	if !ok {
+		return nil, errclass.AsPermanent(fmt.Errorf("cannot find the input of stage %q: no such stage", stage))
 	}
-	return "", errclass.AsPermanent(fmt.Errorf("cannot find the input of stage %q: no such stage", stage))
+	var ins []string
+	for _, in := range d.Inputs {
+		from := in.From(t.cfg.Stages)
+		if in.Inbound && t.Kind() == conf.TransportMemory {
+			from, _ = conf.InboundQueueName(from)
+		}
+		ins = append(ins, from)
+	}
+	return ins, nil
+}
+
+// InboundQueue returns the inbound queue as the parse stage's subscriber
+// reads it (see Input).
+func (t *Transport) InboundQueue() string {
+	ins, _ := t.Input(conf.StageParse) // declared: cannot fail
+	return ins[0]
 }
 
 // Publisher returns a publisher to topics. It refuses messages that SQS or
@@ -136,7 +133,7 @@ func (t *Transport) Publisher() (message.Publisher, error) {
 }
 
 // InboundPublisher returns a publisher to the inbound queue, named as Input
-// returns it for StageParse: it sends as producers do, with SendMessage to the
+// returns it for conf.StageParse: it sends as producers do, with SendMessage to the
 // plain SQS queue (with the message's metadata as attributes). It is for
 // tools and tests; the stages publish with Publisher.
 func (t *Transport) InboundPublisher() (message.Publisher, error) {
@@ -148,7 +145,7 @@ func (t *Transport) InboundPublisher() (message.Publisher, error) {
 }
 
 // Subscriber returns a subscriber for stage that handles up to workers
-// messages at once. For StageParse it reads the inbound queue given to
+// messages at once. For conf.StageParse it reads the inbound queue given to
 // Subscribe; for any other name it reads the topic given to Subscribe through
 // the stage's own queue, so every stage gets every message of a topic and the
 // subscribers of one stage share them. Subscribe creates the topic and queue

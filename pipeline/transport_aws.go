@@ -149,14 +149,14 @@ func (b *awsBackend) ensureInbound(ctx context.Context, queue string) (string, e
 		return "", errclass.AsPermanent(fmt.Errorf("cannot use inbound queue %q: not a queue name or URL", queue))
 	}
 	if name == queue {
-		return b.ensureQueueWith(ctx, name, b.queueAttributes(StageParse))
+		return b.ensureQueueWith(ctx, name, b.queueAttributes(conf.StageParse))
 	}
 	if _, err := b.queueArn(ctx, queue); err != nil {
 		return "", fmt.Errorf("cannot find inbound queue %s: %w", queue, err)
 	}
 	// A queue given by URL may be of another account or region, where
 	// the dead-letter queue cannot be.
-	attrs := b.queueAttributes(StageParse)
+	attrs := b.queueAttributes(conf.StageParse)
 	delete(attrs, string(sqstypes.QueueAttributeNameRedrivePolicy))
 	if err := b.setQueueAttributes(ctx, queue, attrs); err != nil {
 		return "", err
@@ -422,7 +422,7 @@ type awsSubscriber struct {
 }
 
 // SubscribeInitialize creates what Subscribe reads: the inbound queue for
-// StageParse, else topic, the stage's queue and its subscription.
+// conf.StageParse, else topic, the stage's queue and its subscription.
 func (s *awsSubscriber) SubscribeInitialize(topic string) error {
 	_, err := s.initialize(context.Background(), topic)
 	return err
@@ -432,13 +432,13 @@ func (s *awsSubscriber) initialize(ctx context.Context, topic string) (string, e
 	if !s.backend.cfg.Stages.CreateResources {
 		return s.backend.lookupQueue(ctx, s.stage, topic)
 	}
-	if s.stage == StageParse {
+	if s.stage == conf.StageParse {
 		return s.backend.ensureInbound(ctx, topic)
 	}
 	return s.backend.ensureSubscription(ctx, topic, s.stage)
 }
 
-// Subscribe reads the inbound queue topic (StageParse) or the stage's queue
+// Subscribe reads the inbound queue topic (conf.StageParse) or the stage's queue
 // for topic, creating them if needed.
 func (s *awsSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	url, err := s.initialize(ctx, topic)

@@ -67,7 +67,7 @@ func (b *memoryBackend) queue(topic, stage string) (*memoryQueue, error) {
 
 func (b *memoryBackend) setup(context.Context) error {
 	inbound, _ := conf.InboundQueueName(b.stages.Parse.Queue)
-	for _, s := range append(subscriptions(b.stages), struct{ topic, stage string }{inbound, StageParse}) {
+	for _, s := range append(subscriptions(b.stages), subscription{inbound, conf.StageParse}) {
 		if _, err := b.queue(s.topic, s.stage); err != nil {
 			return err
 		}

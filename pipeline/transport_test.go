@@ -35,11 +35,12 @@ func TestTransport_fan_out_and_redelivery(t *testing.T) {
 			if err := tr.Setup(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			topic, err := tr.Input(pipeline.StageShare)
+			ins, err := tr.Input(conf.StageShare)
 			if err != nil {
 				t.Fatal(err)
 			}
-			share := subscribe(t, newSubscriber(t, tr, pipeline.StageShare, 1), topic)
+			topic := ins[0] // the share requests' topic
+			share := subscribe(t, newSubscriber(t, tr, conf.StageShare, 1), topic)
 			audit := subscribe(t, newSubscriber(t, tr, "audit", 1), topic)
 
 			msg, err := messages.New(messages.ShareRequest{Version: messages.ShareRequestVersion, Instance: "i.example", FileIDs: []int64{7}}, "job-1", 42)
@@ -143,11 +144,11 @@ func TestTransport_inbound_queue(t *testing.T) {
 				cfg.Stages.Parse.Queue = "https://sqs.us-east-1.amazonaws.com/000000000000/" + cfg.Stages.Parse.Queue
 			}
 			tr := newTransport(t, cfg)
-			queue, err := tr.Input(pipeline.StageParse)
-			if err != nil || queue != cfg.Stages.Parse.Queue {
-				t.Fatalf("Input(parse) = %q, %v", queue, err)
+			queue := tr.InboundQueue()
+			if queue != cfg.Stages.Parse.Queue {
+				t.Fatalf("InboundQueue() = %q, want %q", queue, cfg.Stages.Parse.Queue)
 			}
-			ch := subscribe(t, newSubscriber(t, tr, pipeline.StageParse, 1), queue)
+			ch := subscribe(t, newSubscriber(t, tr, conf.StageParse, 1), queue)
 
 			body := `{"storage":{"type":"dracoon"},"note":"` + tt.name + `"}`
 			url, err := client.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(queue[strings.LastIndex(queue, "/")+1:])})
@@ -195,17 +196,17 @@ func TestTransport_Setup(t *testing.T) {
 	uniqueNames(&cfg)
 	client := sqsClient(t, cfg)
 	ctx := context.Background()
-	queues := []string{cfg.Stages.Parse.Queue, conf.SubscriptionQueue(cfg.Stages.Resolve.Topic, pipeline.StageResolve)}
+	queues := []string{cfg.Stages.Parse.Queue, conf.SubscriptionQueue(cfg.Stages.Resolve.Topic, conf.StageResolve)}
 	for _, q := range queues[:2] {
 		if _, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(q), Attributes: map[string]string{"VisibilityTimeout": "30"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	queues = append(queues,
-		conf.SubscriptionQueue(cfg.Stages.Rooms.Topic, pipeline.StageRooms),
-		conf.SubscriptionQueue(cfg.Stages.Transfer.Topic, pipeline.StageTransfer),
-		conf.SubscriptionQueue(cfg.Stages.Share.Topic, pipeline.StageShare),
-		conf.SubscriptionQueue(cfg.Stages.Transferred, pipeline.StageShare))
+		conf.SubscriptionQueue(cfg.Stages.Rooms.Topic, conf.StageRooms),
+		conf.SubscriptionQueue(cfg.Stages.Transfer.Topic, conf.StageTransfer),
+		conf.SubscriptionQueue(cfg.Stages.Share.Topic, conf.StageShare),
+		conf.SubscriptionQueue(cfg.Stages.Transferred, conf.StageShare))
 	tr := newTransport(t, cfg)
 	for range 2 {
 		if err := tr.Setup(ctx); err != nil {
@@ -246,7 +247,7 @@ func TestTransport_Setup(t *testing.T) {
 			t.Errorf("Publish(%s): %v", topic, err)
 		}
 	}
-	got := receive(t, subscribe(t, newSubscriber(t, tr, pipeline.StageRooms, 1), cfg.Stages.Rooms.Topic), 15*time.Second)
+	got := receive(t, subscribe(t, newSubscriber(t, tr, conf.StageRooms, 1), cfg.Stages.Rooms.Topic), 15*time.Second)
 	got.Ack()
 	if string(got.Payload) != cfg.Stages.Rooms.Topic {
 		t.Errorf("rooms stage got %q", got.Payload)
@@ -337,11 +338,11 @@ func TestPoisonQueue_dead_letters(t *testing.T) {
 		t.Fatalf("List = %+v, %v; want the dead-lettered message", msgs, err)
 	}
 	m := msgs[0]
-	if !m.DeadLettered || m.Stage != pipeline.StageTransfer || m.Class != "unknown" || m.JobID != "dead-job" ||
+	if !m.DeadLettered || m.Stage != conf.StageTransfer || m.Class != "unknown" || m.JobID != "dead-job" ||
 		!strings.Contains(m.Reason, "dead-lettered") {
 		t.Fatalf("listed as %+v", m)
 	}
-	in := subscribe(t, newSubscriber(t, tr, pipeline.StageTransfer, 1), cfg.Stages.Transfer.Topic)
+	in := subscribe(t, newSubscriber(t, tr, conf.StageTransfer, 1), cfg.Stages.Transfer.Topic)
 	if done, err := q.Requeue(ctx, m.ID); err != nil || len(done) != 1 {
 		t.Fatalf("Requeue = %v, %v", done, err)
 	}

@@ -210,7 +210,7 @@ func TestCost_sweep(t *testing.T) {
 	sweep := messages.ShareRequest{Version: messages.ShareRequestVersion, Instance: costDomain, Sweep: true}
 	before := e.emu.Emu.Requests()
 	st, err := e.steps.Share(ctx, sweep)
-	if err != nil || st != (dracoon.KeyStats{}) {
+	if err != nil || st != (messages.KeyStats{}) {
 		t.Fatalf("sweep: %+v, %v", st, err)
 	}
 	got := e.emu.Emu.Requests().Sub(before)
@@ -234,7 +234,7 @@ func TestCost_sweep(t *testing.T) {
 	}
 	before = e.emu.Emu.Requests()
 	st, err = e.steps.Share(ctx, sweep)
-	if err != nil || st != (dracoon.KeyStats{Set: 120}) {
+	if err != nil || st != (messages.KeyStats{Set: 120}) {
 		t.Fatalf("sweep: %+v, %v; want 120 set", st, err)
 	}
 	got = e.emu.Emu.Requests().Sub(before)
@@ -270,7 +270,7 @@ func TestShare_sweep_counts_keys_it_cannot_store(t *testing.T) {
 	}
 	sweep := messages.ShareRequest{Version: messages.ShareRequestVersion, Instance: costDomain, Sweep: true}
 	refuse()
-	if st, err := e.steps.Share(ctx, sweep); err != nil || st != (dracoon.KeyStats{Failed: 2}) {
+	if st, err := e.steps.Share(ctx, sweep); err != nil || st != (messages.KeyStats{Failed: 2}) {
 		t.Fatalf("sweep with every key refused: %+v, %v; want 2 failed and no error", st, err)
 	}
 	refuse()
@@ -278,7 +278,7 @@ func TestShare_sweep_counts_keys_it_cannot_store(t *testing.T) {
 	if st, err := e.steps.Share(ctx, job); !errors.Is(err, dracoon.ErrIncomplete) || st.Failed != 2 {
 		t.Fatalf("a job's share with every key refused: %+v, %v; want 2 failed and ErrIncomplete", st, err)
 	}
-	if st, err := e.steps.Share(ctx, sweep); err != nil || st != (dracoon.KeyStats{Set: 2}) {
+	if st, err := e.steps.Share(ctx, sweep); err != nil || st != (messages.KeyStats{Set: 2}) {
 		t.Fatalf("the next sweep: %+v, %v; want 2 set", st, err)
 	}
 }

@@ -346,13 +346,13 @@ func ShareRequest(t messages.Transferred) messages.ShareRequest {
 // could not be stored are logged and counted, and the sweep succeeds: the
 // next sweep lists them again. Only a failure to list or a key pair that
 // does not unlock fails it.
-func (s *Service) Share(ctx context.Context, req messages.ShareRequest) (dracoon.KeyStats, error) {
+func (s *Service) Share(ctx context.Context, req messages.ShareRequest) (messages.KeyStats, error) {
 	_, client, err := s.account(ctx, req.Instance)
 	if err != nil {
-		return dracoon.KeyStats{}, err
+		return messages.KeyStats{}, err
 	}
 	var (
-		total dracoon.KeyStats
+		total messages.KeyStats
 		errs  []error
 	)
 	if len(req.FileIDs) > 0 {

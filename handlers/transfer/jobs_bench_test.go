@@ -44,7 +44,6 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/recording-storage/recording-storage/conf"
-	"github.com/recording-storage/recording-storage/handlers"
 	"github.com/recording-storage/recording-storage/handlers/steps"
 	"github.com/recording-storage/recording-storage/infra/awsclient/awstest"
 	"github.com/recording-storage/recording-storage/infra/dracoon"
@@ -252,7 +251,7 @@ func (s *benchSuite) jobsRun(b *testing.B, p *benchProfile, workers int) jobsRun
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	svc, err := pipeline.New(ctx, pipeline.Options{Config: cfg, Steps: st, Registry: reg, Logger: log,
-		Stages: []string{handlers.StageParse, handlers.StageResolve, handlers.StageRooms, handlers.StageTransfer, handlers.StageShare}})
+		Stages: []string{conf.StageParse, conf.StageResolve, conf.StageRooms, conf.StageTransfer, conf.StageShare}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -279,10 +278,7 @@ func (s *benchSuite) jobsRun(b *testing.B, p *benchProfile, workers int) jobsRun
 	if err != nil {
 		b.Fatal(err)
 	}
-	queue, err := svc.Transport().Input(handlers.StageParse)
-	if err != nil {
-		b.Fatal(err)
-	}
+	queue := svc.Transport().InboundQueue()
 
 	before := emulatorRequests(b, p)
 	start := time.Now()

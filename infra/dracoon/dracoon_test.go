@@ -17,6 +17,7 @@ import (
 	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator"
 	"github.com/recording-storage/recording-storage/infra/errclass"
+	"github.com/recording-storage/recording-storage/messages"
 )
 
 // The classified errors of the client.
@@ -288,11 +289,11 @@ func TestMissingKeys_members_and_vector_after_restart(t *testing.T) {
 				t.Fatal(err)
 			}
 			// alice and vec get keys; carol has no key pair and is not listed.
-			if st != (KeyStats{Set: 2}) {
+			if st != (messages.KeyStats{Set: 2}) {
 				t.Errorf("stats = %+v, want 2 set", st)
 			}
 			st, err = c.DistributeMissingKeys(ctx, KeyScope{RoomID: room.ID})
-			if err != nil || st != (KeyStats{}) {
+			if err != nil || st != (messages.KeyStats{}) {
 				t.Errorf("second run: %+v, %v; want nothing to do", st, err)
 			}
 			for name, member := range map[string]*Client{"alice": e.alice(), "vector": e.vec()} {
@@ -650,12 +651,12 @@ func TestMissingKeys_user_with_two_key_pairs(t *testing.T) {
 	}
 	// Stats count (user, file) pairs: alice, vec and dave, whose pair needs
 	// a key for each of his public keys.
-	if st != (KeyStats{Set: 3}) {
+	if st != (messages.KeyStats{Set: 3}) {
 		t.Errorf("stats = %+v, want 3 set", st)
 	}
 	// The server lists a user once per key version still lacking a key, so an
 	// empty second run shows that both of dave's versions were served.
-	if st, err := c.DistributeMissingKeys(ctx, KeyScope{FileID: n.ID}); err != nil || st != (KeyStats{}) {
+	if st, err := c.DistributeMissingKeys(ctx, KeyScope{FileID: n.ID}); err != nil || st != (messages.KeyStats{}) {
 		t.Errorf("second run: %+v, %v; want nothing left", st, err)
 	}
 	if got := downloadSum(t, e.client("dave", "dave-pw", encPassword), n.ID); got != sum {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
 	"github.com/recording-storage/recording-storage/infra/errclass"
+	"github.com/recording-storage/recording-storage/messages"
 )
 
 // maxMissingKeyPages stops DistributeMissingKeys on a server that keeps
@@ -169,20 +170,6 @@ func (sc KeyScope) query() (url.Values, error) {
 	return q, nil
 }
 
-// KeyStats counts the outcome of DistributeMissingKeys, in (user, file) pairs.
-type KeyStats struct {
-	Set     int // keys stored for a user
-	Skipped int // pairs this account cannot serve (no file key of its own, no usable public key)
-	Failed  int // pairs whose key could not be stored
-}
-
-// Add adds o to s.
-func (s *KeyStats) Add(o KeyStats) {
-	s.Set += o.Set
-	s.Skipped += o.Skipped
-	s.Failed += o.Failed
-}
-
 // pair is one (user, file) item of missingFileKeys.
 type pair struct{ user, file int64 }
 
@@ -210,9 +197,9 @@ const maxKeyBatch = 500
 // that does not unlock (wrong encryption password) is permanent and is
 // tried once; pairs that could not be stored make the error wrap
 // ErrIncomplete (transient) with the counts.
-func (c *Client) DistributeMissingKeys(ctx context.Context, scopes ...KeyScope) (KeyStats, error) {
+func (c *Client) DistributeMissingKeys(ctx context.Context, scopes ...KeyScope) (messages.KeyStats, error) {
 	if len(scopes) == 0 {
-		return KeyStats{}, errclass.AsPermanent(errors.New("cannot distribute missing keys: no scope"))
+		return messages.KeyStats{}, errclass.AsPermanent(errors.New("cannot distribute missing keys: no scope"))
 	}
 	run := &keyRun{c: c}
 	run.turn()
@@ -241,7 +228,7 @@ func (c *Client) DistributeMissingKeys(ctx context.Context, scopes ...KeyScope) 
 // (a server whose listing lags behind its writes lists them again).
 type keyRun struct {
 	c       *Client
-	st      KeyStats
+	st      messages.KeyStats
 	pending []keyItem
 	// recent pairs, by page: [0] this page's, [1] the page before's.
 	served, counted [2]map[pair]bool

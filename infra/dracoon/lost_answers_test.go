@@ -19,6 +19,7 @@ import (
 	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator"
 	"github.com/recording-storage/recording-storage/infra/errclass"
+	"github.com/recording-storage/recording-storage/messages"
 )
 
 // Sizes of the lost-answer uploads: several proxy chunks (the test client's
@@ -295,12 +296,12 @@ func TestLostAnswer_key_upload(t *testing.T) {
 			n := upload(t, c, room.ID, "shared.bin", data)
 			e.Emu.InjectFault(f.apply(emulator.FaultRule{Method: http.MethodPost, PathPrefix: "/api/v4/nodes/files/keys"}))
 			st, err := c.DistributeMissingKeys(ctx, KeyScope{FileID: n.ID})
-			if err != nil || st != (KeyStats{Set: 2}) {
+			if err != nil || st != (messages.KeyStats{Set: 2}) {
 				t.Fatalf("stats %+v, err %v; want 2 set (alice and vec)", st, err)
 			}
 			checkHit(t, fl, http.MethodPost, f.logged, 1)
 			st, err = c.DistributeMissingKeys(ctx, KeyScope{RoomID: room.ID})
-			if err != nil || st != (KeyStats{}) {
+			if err != nil || st != (messages.KeyStats{}) {
 				t.Errorf("second run: %+v, %v; want nothing to do", st, err)
 			}
 			for name, member := range map[string]*Client{"alice": e.alice(), "vec": e.vec()} {

@@ -19,6 +19,7 @@ import (
 	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator"
 	"github.com/recording-storage/recording-storage/infra/errclass"
+	"github.com/recording-storage/recording-storage/messages"
 )
 
 // counter is a reverse proxy in front of the emulator that counts requests
@@ -245,7 +246,7 @@ func TestKeys_refused_batch_is_split(t *testing.T) {
 	// The first batch (4 pairs: alice and vec for two files) is refused once.
 	e.Emu.InjectFault(emulator.FaultRule{Method: http.MethodPost, PathPrefix: "/api/v4/nodes/files/keys", Status: http.StatusBadRequest})
 	st, err := svc.DistributeMissingKeys(ctx, KeyScope{RoomID: room.ID})
-	if err != nil || st != (KeyStats{Set: 4}) {
+	if err != nil || st != (messages.KeyStats{Set: 4}) {
 		t.Fatalf("stats %+v, err %v; want 4 set after the split", st, err)
 	}
 }
@@ -275,7 +276,7 @@ func TestKeys_lagging_listing_posts_each_pair_once(t *testing.T) {
 	// its replay lists them again, so the run steps over them to offset 3,
 	// where the shrunk list ends.
 	st, err := lagging.DistributeMissingKeys(ctx, KeyScope{RoomID: room.ID})
-	if err != nil || st != (KeyStats{Set: 3}) {
+	if err != nil || st != (messages.KeyStats{Set: 3}) {
 		t.Fatalf("stats %+v, err %v; want 3 set", st, err)
 	}
 	if got := cnt.count("GET /api/v4/nodes/missingFileKeys"); got < 2 {
@@ -289,7 +290,7 @@ func TestKeys_lagging_listing_posts_each_pair_once(t *testing.T) {
 			t.Errorf("user %d, file %d: key posted %d times, want once", p[0], p[1], n)
 		}
 	}
-	if st, err := svc.DistributeMissingKeys(ctx, KeyScope{RoomID: room.ID}); err != nil || st != (KeyStats{Set: 1}) {
+	if st, err := svc.DistributeMissingKeys(ctx, KeyScope{RoomID: room.ID}); err != nil || st != (messages.KeyStats{Set: 1}) {
 		t.Fatalf("next run: stats %+v, err %v; want the last pair set", st, err)
 	}
 	for _, id := range files {

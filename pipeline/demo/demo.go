@@ -287,10 +287,7 @@ func send(ctx context.Context, svc *pipeline.Service, body []byte) error {
 		return err
 	}
 	defer pub.Close()
-	queue, err := svc.Transport().Input(pipeline.StageParse)
-	if err != nil {
-		return err
-	}
+	queue := svc.Transport().InboundQueue()
 	msg := message.NewMessage(watermill.NewUUID(), body)
 	msg.SetContext(ctx)
 	return pub.Publish(queue, msg)
