@@ -12,6 +12,7 @@ import (
 	"github.com/recording-storage/recording-storage/conf"
 	"github.com/recording-storage/recording-storage/infra/httpserver"
 	"github.com/recording-storage/recording-storage/infra/logging"
+	"github.com/recording-storage/recording-storage/infra/setup"
 	"github.com/recording-storage/recording-storage/pipeline"
 )
 
@@ -47,7 +48,7 @@ func runRun(ctx context.Context, args []string, s stdio) int {
 // serve runs the stages and the HTTP server until ctx is done.
 func serve(ctx context.Context, env *env, stages []string) error {
 	svc, err := pipeline.New(ctx, pipeline.Options{Config: env.cfg, Stages: stages, Steps: env.steps,
-		Instances: sweepInstances(env), Registry: env.registry, Logger: env.log})
+		Instances: setup.SweepInstances(env.cfg.Sharer, env.instances), Registry: env.registry, Logger: env.log})
 	if err != nil {
 		return err
 	}
@@ -77,53 +78,21 @@ func serve(ctx context.Context, env *env, stages []string) error {
 	return err
 }
 
-// sweepInstances lists the instances the sweep covers: sharer.instances, or
-// every instance of the instance file.
-func sweepInstances(env *env) func(context.Context) ([]string, error) {
-	return func(context.Context) ([]string, error) {
-		if len(env.cfg.Sharer.Instances) > 0 {
-			return env.cfg.Sharer.Instances, nil
-		}
-		if f, ok := env.instances.(interface{ Domains() []string }); ok {
-			return f.Domains(), nil
-		}
-		return nil, errors.New("the sweep needs sharer.instances with the configurator as instance source")
-	}
-}
-
 // healthChecks are the checks of /healthcheck: the stages' (see
 // pipeline.Service.StageChecks), then <component>_error for what those
-// stages depend on (conf.StageDecl.Needs), and nothing else: the queues the
-// stages read (sqs_error; a process whose stages read none, the sweep's,
-// checks the topics it publishes to: sns_error), S3, the instance
+// stages depend on (conf.StageDecl.Needs), and nothing else: the queues or
+// topics (pipeline.Service.TransportChecks), S3, the instance
 // configuration and the DRACOON accounts.
 func healthChecks(env *env, svc *pipeline.Service) []httpserver.Check {
 	checks := svc.StageChecks()
 	stages := svc.Stages()
-	if env.cfg.Stages.Transport == conf.TransportAWS {
-		topo := pipeline.NewTopology(env.cfg)
-		readsQueues := false
-		for _, st := range stages {
-			io, _ := topo.Stage(st)
-			readsQueues = readsQueues || len(io.Queues) > 0
-		}
-		tr := svc.Transport()
-		if readsQueues {
-			checks = append(checks, httpserver.Check{Name: "sqs_error", Func: func(ctx context.Context) error {
-				return tr.QueuesReachable(ctx, stages)
-			}})
-		} else {
-			checks = append(checks, httpserver.Check{Name: "sns_error", Func: func(ctx context.Context) error {
-				return tr.TopicsReachable(ctx, stages)
-			}})
-		}
-	}
+	checks = append(checks, svc.TransportChecks()...)
 	if env.needs[conf.NeedS3Read] {
 		checks = append(checks, httpserver.Check{Name: "s3_error", Func: env.objects.Reachable})
 	}
 	if env.needs[conf.NeedInstances] {
 		checks = append(checks, httpserver.Check{Name: "configurator_error", Func: func(ctx context.Context) error {
-			domains, err := sweepInstances(env)(ctx)
+			domains, err := setup.SweepInstances(env.cfg.Sharer, env.instances)(ctx)
 			if err != nil && !slices.Contains(stages, conf.StageSweep) {
 				return nil // no domain to ask for; only the sweep needs the list
 			}
@@ -136,7 +105,7 @@ func healthChecks(env *env, svc *pipeline.Service) []httpserver.Check {
 	}
 	if env.needs[conf.NeedDracoon] {
 		checks = append(checks, httpserver.Check{Name: "dracoon_error", Func: func(ctx context.Context) error {
-			domains, err := sweepInstances(env)(ctx)
+			domains, err := setup.SweepInstances(env.cfg.Sharer, env.instances)(ctx)
 			if err != nil {
 				return nil // reported by configurator_error
 			}

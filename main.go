@@ -210,7 +210,7 @@ type env struct {
 	cfg       conf.Config
 	log       *logrus.Logger
 	needs     map[conf.Dependency]bool // of the stages the env was opened for
-	instances setup.InstanceSource
+	instances steps.Instances
 	objects   *s3source.Source
 	registry  *prometheus.Registry
 	steps     *steps.Service
@@ -257,6 +257,6 @@ func openStagesEnv(ctx context.Context, configFile string, logOut io.Writer, sta
 	if err != nil {
 		return nil, err
 	}
-	e.steps = steps.New(cfg, e.instances, objects, m, log)
+	e.steps = steps.New(cfg, e.instances, objects, setup.Accounts(cfg, log), m, log)
 	return e, nil
 }

@@ -17,7 +17,7 @@ import (
 const (
 	DefaultLogLevel            = "info"
 	DefaultLogFormat           = "auto"
-	DefaultInstanceSource      = "file"
+	DefaultInstanceSource      = InstanceSourceFile
 	DefaultInstanceFile        = "conf/instances.yaml"
 	DefaultConfiguratorTTL     = 5 * time.Minute
 	DefaultConfiguratorTimeout = 10 * time.Second
@@ -54,6 +54,12 @@ const (
 // MaxMaxDeliveries bounds stages.max_deliveries, so that the dead-letter
 // backstop's receive count (DeadLetterReceives) stays within SQS's 1000.
 const MaxMaxDeliveries = 100
+
+// Where instance configurations come from (instances.source).
+const (
+	InstanceSourceFile         = "file"         // the instance file, instances.file
+	InstanceSourceConfigurator = "configurator" // the configurator service
+)
 
 // Transports that connect the stages (stages.transport).
 const (

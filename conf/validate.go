@@ -43,13 +43,13 @@ func (c Config) Validate() error {
 	}
 	v.oneOf("logger.format", c.Logger.Format, "json", "text", "auto")
 
-	v.oneOf("instances.source", c.Instances.Source, "file", "configurator")
+	v.oneOf("instances.source", c.Instances.Source, InstanceSourceFile, InstanceSourceConfigurator)
 	switch c.Instances.Source {
-	case "file":
+	case InstanceSourceFile:
 		if c.Instances.File == "" {
 			v.addf("instances.file must be set when instances.source is file")
 		}
-	case "configurator":
+	case InstanceSourceConfigurator:
 		v.url("instances.configurator.url", c.Instances.Configurator.URL, true)
 		if len(c.Sharer.Instances) == 0 {
 			// The sweep hands out the file keys a share step failed to hand

@@ -22,8 +22,10 @@ func TestCodec_round_trip_and_checks(t *testing.T) {
 	if got := msg.Metadata.Get(messages.MetaPayload); got != "share-request/1" {
 		t.Errorf("payload metadata = %q", got)
 	}
-	if len(msg.Metadata) > messages.MaxMetadataKeys-5 {
-		t.Errorf("%d metadata keys leave no room for the poison queue (4) and correlation id (1)", len(msg.Metadata))
+	// Only the job's keys: the poison queue and the correlation id add
+	// theirs within the publishers' limit (pipeline.MaxMetadataKeys).
+	if len(msg.Metadata) != 3 {
+		t.Errorf("metadata %v, want job_id, meeting_id and payload only", msg.Metadata)
 	}
 	out, err := messages.Decode[messages.ShareRequest](msg)
 	if err != nil || out.Instance != in.Instance || len(out.FileIDs) != 2 {

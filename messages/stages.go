@@ -3,16 +3,14 @@ package messages
 import "time"
 
 // Metadata keys set on every message between stages. Together with the keys
-// Watermill's poison queue and correlation middleware add, a message carries at
-// most MaxMetadataKeys keys (SQS allows 10 attributes, one is Watermill's UUID).
+// the poison queue and the correlation middleware add, they stay within the
+// publishers' limit (pipeline.MaxMetadataKeys: SQS allows 10 attributes, one
+// is Watermill's UUID).
 const (
 	MetaJobID     = "job_id"
 	MetaMeetingID = "meeting_id"
 	MetaPayload   = "payload" // payload type and version, e.g. "resolved-job/1"
 )
-
-// MaxMetadataKeys is the most metadata keys a stage message may carry.
-const MaxMetadataKeys = 8
 
 // MaxPayloadSize is the largest encoded payload of a stage message, in bytes,
 // leaving room below the 256 KiB SQS and SNS limits for attributes.

@@ -32,6 +32,7 @@ import (
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator"
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator/emulatortest"
 	"github.com/recording-storage/recording-storage/infra/s3source"
+	"github.com/recording-storage/recording-storage/infra/setup"
 	"github.com/recording-storage/recording-storage/messages"
 	"github.com/recording-storage/recording-storage/pipeline"
 )
@@ -116,7 +117,7 @@ func newE2EMode(t *testing.T, direct bool) *e2e {
 	}
 	objects := s3source.New(client, s3source.Options{})
 	return &e2e{t: t, cfg: cfg, emu: emu, s3: client, bucket: awstest.Bucket(t, client, "e2e"), svcAcct: acct,
-		steps: steps.New(cfg, instances, objects, nil, log), log: log}
+		steps: steps.New(cfg, instances, objects, setup.Accounts(cfg, log), nil, log), log: log}
 }
 
 // start runs the given stages (all when none) until the test ends or the

@@ -347,6 +347,30 @@ func (s *Service) StageChecks() []httpserver.Check {
 	return checks
 }
 
+// TransportChecks are the health checks of the transport (aws only; none
+// for memory): sqs_error, the queues the service's stages read, or, for a
+// process whose stages read none (the sweep's), sns_error, the topics it
+// publishes to.
+func (s *Service) TransportChecks() []httpserver.Check {
+	if s.opts.Config.Stages.Transport != conf.TransportAWS {
+		return nil
+	}
+	topo := NewTopology(s.opts.Config)
+	readsQueues := false
+	for _, st := range s.stages {
+		io, _ := topo.Stage(st)
+		readsQueues = readsQueues || len(io.Queues) > 0
+	}
+	if readsQueues {
+		return []httpserver.Check{{Name: "sqs_error", Func: func(ctx context.Context) error {
+			return s.transport.QueuesReachable(ctx, s.stages)
+		}}}
+	}
+	return []httpserver.Check{{Name: "sns_error", Func: func(ctx context.Context) error {
+		return s.transport.TopicsReachable(ctx, s.stages)
+	}}}
+}
+
 // Stages returns the stages this service runs.
 func (s *Service) Stages() []string { return s.stages }
 

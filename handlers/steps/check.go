@@ -20,7 +20,7 @@ func (s *Service) CheckInstance(ctx context.Context, domain string) error {
 	if err != nil {
 		return fmt.Errorf("instance configuration: %w", err)
 	}
-	client, err := s.accounts.client(inst.Dracoon)
+	client, err := s.accounts.Account(inst.Dracoon)
 	if err != nil {
 		return errclass.AsPermanent(fmt.Errorf("account: %w", err))
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/recording-storage/recording-storage/handlers/steps"
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator"
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator/emulatortest"
+	"github.com/recording-storage/recording-storage/infra/setup"
 )
 
 // instances serves one instance configuration per domain.
@@ -50,7 +51,7 @@ func TestService_CheckInstance(t *testing.T) {
 	}
 	log := logrus.New()
 	log.SetLevel(logrus.PanicLevel)
-	svc := steps.New(conf.Default(), insts, nil, nil, log)
+	svc := steps.New(conf.Default(), insts, nil, setup.Accounts(conf.Default(), log), nil, log)
 	tests := []struct {
 		name       string
 		domain     string

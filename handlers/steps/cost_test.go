@@ -21,6 +21,7 @@ import (
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator"
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator/emulatortest"
 	"github.com/recording-storage/recording-storage/infra/s3source"
+	"github.com/recording-storage/recording-storage/infra/setup"
 	"github.com/recording-storage/recording-storage/messages"
 )
 
@@ -59,7 +60,7 @@ func newCostEnv(t *testing.T, direct bool, extraRooms int) *costEnv {
 	client := awstest.S3(t, cfg.AWS)
 	log := logrus.New()
 	log.SetLevel(logrus.WarnLevel)
-	svc := steps.New(cfg, instances{costDomain: {Storage: "dracoon", Dracoon: acct}}, s3source.New(client, s3source.Options{}), nil, log)
+	svc := steps.New(cfg, instances{costDomain: {Storage: "dracoon", Dracoon: acct}}, s3source.New(client, s3source.Options{}), setup.Accounts(cfg, log), nil, log)
 	return &costEnv{t: t, emu: emu, acct: acct, steps: svc, s3: client, bucket: awstest.Bucket(t, client, "cost")}
 }
 

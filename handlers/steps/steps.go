@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,46 +25,34 @@ import (
 	"github.com/recording-storage/recording-storage/messages"
 )
 
-// Instances gives the configuration of an instance domain
-// (implemented by the configurator package).
-type Instances interface {
-	Instance(ctx context.Context, domain string) (conf.Instance, error)
-}
-
-// Objects reads, looks up and removes source objects (implemented by
-// *s3source.Source).
-type Objects interface {
-	transfer.Source
-	Head(ctx context.Context, bucket, key string) (s3source.Object, error)
-}
-
 // Service runs the steps of jobs. It is safe for concurrent use.
 type Service struct {
 	cfg       conf.Config
 	instances Instances
 	objects   Objects
-	accounts  *accounts
+	accounts  Accounts
 	engine    transfer.Options
 	log       logrus.FieldLogger
 }
 
-// New returns a Service with the settings of cfg.
-func New(cfg conf.Config, instances Instances, objects Objects, metrics *transfer.Metrics, log logrus.FieldLogger) *Service {
+// New returns a Service with the settings of cfg, the instance
+// configurations, the source objects (nil: the steps that read them fail)
+// and the DRACOON accounts.
+func New(cfg conf.Config, instances Instances, objects Objects, accounts Accounts, metrics *transfer.Metrics, log logrus.FieldLogger) *Service {
 	return &Service{
-		cfg: cfg, instances: instances, objects: objects, log: log,
-		accounts: newAccounts(cfg.Dracoon, cfg.TLS, int64(cfg.S3.ChunkSize), log),
+		cfg: cfg, instances: instances, objects: objects, accounts: accounts, log: log,
 		engine: transfer.Options{ReadAhead: cfg.S3.Parallel, PartsInFlight: cfg.S3.PartsInFlight,
 			Logger: log, Metrics: metrics},
 	}
 }
 
-// account returns the instance's configuration and DRACOON client.
-func (s *Service) account(ctx context.Context, domain string) (conf.Instance, *dracoon.Client, error) {
+// account returns the instance's configuration and DRACOON account.
+func (s *Service) account(ctx context.Context, domain string) (conf.Instance, Account, error) {
 	inst, err := s.instances.Instance(ctx, domain)
 	if err != nil {
 		return inst, nil, err
 	}
-	c, err := s.accounts.client(inst.Dracoon)
+	c, err := s.accounts.Account(inst.Dracoon)
 	if err != nil {
 		return inst, nil, errclass.AsPermanent(fmt.Errorf("instance %q: %w", domain, err))
 	}
@@ -139,7 +128,7 @@ func (s *Service) Resolve(ctx context.Context, job *messages.Job, opts ResolveOp
 		switch {
 		case err == nil:
 			src.Size, src.ETag, src.VersionID = obj.Size, obj.ETag, obj.VersionID
-		case errors.Is(err, s3source.ErrNoSuchKey):
+		case errors.Is(err, fs.ErrNotExist):
 			lacking, derr := s.lackingCopies(ctx, client, rj.ParentRoomID, targets, job.Source.Bucket, key, src.Name)
 			if derr != nil {
 				// The lookup's class decides: a transient failure to learn
@@ -179,7 +168,7 @@ func meetingType(job *messages.Job) string {
 // lackingCopies returns the paths, quoted, of the target rooms that hold no
 // copy of the object bucket/key (by its stamp, of any version), without
 // creating any room.
-func (s *Service) lackingCopies(ctx context.Context, c *dracoon.Client, parent int64, targets []messages.Target, bucket, key, name string) ([]string, error) {
+func (s *Service) lackingCopies(ctx context.Context, c Account, parent int64, targets []messages.Target, bucket, key, name string) ([]string, error) {
 	var lacking []string
 	for _, t := range targets {
 		room, found, err := c.LookupRoomPath(ctx, parent, t.Path)
@@ -201,7 +190,7 @@ func (s *Service) lackingCopies(ctx context.Context, c *dracoon.Client, parent i
 
 // sourceCopy returns a file in the room stamped as a copy of bucket/key, of
 // any version (see transfer.FindCopy).
-func sourceCopy(ctx context.Context, c *dracoon.Client, roomID int64, bucket, key, name string) (dracoon.Node, bool, error) {
+func sourceCopy(ctx context.Context, c Account, roomID int64, bucket, key, name string) (dracoon.Node, bool, error) {
 	return transfer.FindCopy(ctx, c, roomID, name, messages.StampOf(bucket, key, "", ""), true)
 }
 
@@ -309,7 +298,7 @@ func (s *Service) transfer(ctx context.Context, rr *messages.RoomsReady, removeS
 
 // reresolve finds or creates every room of rr again below parent and
 // updates the room ids of rr and job.
-func (s *Service) reresolve(ctx context.Context, c *dracoon.Client, parent int64, rr *messages.RoomsReady, job *transfer.Job) error {
+func (s *Service) reresolve(ctx context.Context, c Account, parent int64, rr *messages.RoomsReady, job *transfer.Job) error {
 	rooms := slices.Clone(rr.Rooms)
 	for i, r := range rooms {
 		room, err := c.EnsureRoomPath(ctx, parent, r.Path)

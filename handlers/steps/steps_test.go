@@ -15,6 +15,7 @@ import (
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator/emulatortest"
 	"github.com/recording-storage/recording-storage/infra/errclass"
 	"github.com/recording-storage/recording-storage/infra/s3source"
+	"github.com/recording-storage/recording-storage/infra/setup"
 	"github.com/recording-storage/recording-storage/messages"
 )
 
@@ -34,7 +35,7 @@ func TestResolve_missing_source_classes(t *testing.T) {
 		ClientID: emulatortest.ClientID, ClientSecret: emulatortest.ClientSecret, ParentRoomID: emulatortest.ParentRoomID}}
 	log := logrus.New()
 	log.SetLevel(logrus.PanicLevel)
-	svc := steps.New(cfg, instances{"steps.example": inst}, s3source.New(client, s3source.Options{}), nil, log)
+	svc := steps.New(cfg, instances{"steps.example": inst}, s3source.New(client, s3source.Options{}), setup.Accounts(cfg, log), nil, log)
 	job := &messages.Job{Version: messages.JobVersion, ID: "j", Instance: "steps.example",
 		Source: messages.Source{Bucket: bucket, Keys: []string{"gone.mp4"}}, Meeting: messages.Meeting{ID: 9},
 		Targets: []messages.Target{{Path: "steps-room"}}}
@@ -73,7 +74,7 @@ func TestResolve_allowed_sources(t *testing.T) {
 	}
 	log := logrus.New()
 	log.SetLevel(logrus.PanicLevel)
-	svc := steps.New(cfg, instances{"steps.example": inst}, s3source.New(client, s3source.Options{}), nil, log)
+	svc := steps.New(cfg, instances{"steps.example": inst}, s3source.New(client, s3source.Options{}), setup.Accounts(cfg, log), nil, log)
 	tests := []struct {
 		bucket, key string
 		refused     bool

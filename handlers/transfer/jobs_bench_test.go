@@ -51,6 +51,7 @@ import (
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator"
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator/emulatortest"
 	"github.com/recording-storage/recording-storage/infra/s3source"
+	"github.com/recording-storage/recording-storage/infra/setup"
 	"github.com/recording-storage/recording-storage/messages"
 	"github.com/recording-storage/recording-storage/pipeline"
 )
@@ -247,7 +248,7 @@ func (s *benchSuite) jobsRun(b *testing.B, p *benchProfile, workers int) jobsRun
 	log := logrus.New()
 	log.SetLevel(logrus.ErrorLevel)
 	reg := prometheus.NewRegistry()
-	st := steps.New(cfg, insts, s3source.New(s.s3, s3source.Options{}), nil, log)
+	st := steps.New(cfg, insts, s3source.New(s.s3, s3source.Options{}), setup.Accounts(cfg, log), nil, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	svc, err := pipeline.New(ctx, pipeline.Options{Config: cfg, Steps: st, Registry: reg, Logger: log,
@@ -488,7 +489,7 @@ func (s *benchSuite) sweep(b *testing.B, p *benchProfile, tag, seed string, prep
 	}
 	log := logrus.New()
 	log.SetLevel(logrus.ErrorLevel)
-	st := steps.New(cfg, insts, s3source.New(s.s3, s3source.Options{}), nil, log)
+	st := steps.New(cfg, insts, s3source.New(s.s3, s3source.Options{}), setup.Accounts(cfg, log), nil, log)
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

@@ -162,11 +162,20 @@ func AsUnknown(err error) error { return Mark(err, Unknown) }
 type sentinel struct {
 	msg   string
 	class Class
+	kind  error // nil: none
 }
 
 func (s *sentinel) Error() string     { return s.msg }
 func (s *sentinel) ErrorClass() Class { return s.class }
+func (s *sentinel) Unwrap() error     { return s.kind }
 
 // New returns a distinct error value with message msg and class c, for
 // sentinels compared with errors.Is.
 func New(c Class, msg string) error { return &sentinel{msg: msg, class: c} }
+
+// NewKind is New for a sentinel that is also one of the standard library's
+// kinds of error (errors.Is(err, kind) holds), such as fs.ErrNotExist, so
+// that callers can test the kind without importing the sentinel's package.
+func NewKind(c Class, msg string, kind error) error {
+	return &sentinel{msg: msg, class: c, kind: kind}
+}

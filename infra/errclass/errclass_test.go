@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"syscall"
 	"testing"
@@ -70,5 +71,19 @@ func TestIsNetwork(t *testing.T) {
 		if got := errclass.IsNetwork(tt.err); got != tt.want {
 			t.Errorf("IsNetwork(%v) = %v, want %v", tt.err, got, tt.want)
 		}
+	}
+}
+
+// TestNewKind: a sentinel of a kind keeps its class and message and is
+// also its kind, wrapped or not.
+func TestNewKind(t *testing.T) {
+	sentinel := errclass.NewKind(errclass.Permanent, "no such key", fs.ErrNotExist)
+	for _, err := range []error{sentinel, fmt.Errorf("s3://b/k: %w", sentinel)} {
+		if !errors.Is(err, sentinel) || !errors.Is(err, fs.ErrNotExist) || !errclass.IsPermanent(err) {
+			t.Errorf("%v: is sentinel %v, is fs.ErrNotExist %v, class %s", err, errors.Is(err, sentinel), errors.Is(err, fs.ErrNotExist), errclass.Of(err))
+		}
+	}
+	if sentinel.Error() != "no such key" || errors.Is(errclass.New(errclass.Permanent, "x"), fs.ErrNotExist) {
+		t.Errorf("message %q; a plain sentinel is no kind", sentinel)
 	}
 }

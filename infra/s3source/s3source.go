@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -35,8 +36,8 @@ const (
 
 // Sentinel errors, compared with errors.Is. All are Permanent.
 var (
-	// ErrNoSuchKey: the object does not exist.
-	ErrNoSuchKey = errclass.New(errclass.Permanent, "no such key")
+	// ErrNoSuchKey: the object does not exist. It is also fs.ErrNotExist.
+	ErrNoSuchKey = errclass.NewKind(errclass.Permanent, "no such key", fs.ErrNotExist)
 	// ErrNoSuchBucket: the bucket does not exist.
 	ErrNoSuchBucket = errclass.New(errclass.Permanent, "no such bucket")
 	// ErrAccessDenied: the credentials are wrong or may not do this.

@@ -30,7 +30,6 @@ import (
 	"github.com/recording-storage/recording-storage/handlers/steps"
 	"github.com/recording-storage/recording-storage/infra/awsclient"
 	"github.com/recording-storage/recording-storage/infra/dracoon"
-	"github.com/recording-storage/recording-storage/infra/setup"
 	"github.com/recording-storage/recording-storage/messages"
 	"github.com/recording-storage/recording-storage/pipeline"
 )
@@ -46,7 +45,7 @@ type Settings struct {
 	Timeout   time.Duration
 	Logger    logrus.FieldLogger
 	Steps     *steps.Service
-	Instances setup.InstanceSource
+	Instances steps.Instances
 }
 
 // Member is a room member whose view of the recording the demo checks.
