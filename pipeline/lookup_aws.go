@@ -88,14 +88,10 @@ func (b *awsBackend) lookup(ctx context.Context, stages []string) error {
 }
 
 // inputs returns, for each queue of io.Queues, what lookupQueue takes to
-// find it: the configured inbound queue (name or URL) for conf.StageParse, the
-// subscribed topic for the other stages.
-func (b *awsBackend) inputs(io StageIO) []string {
-	if io.Stage == conf.StageParse {
-		return []string{b.cfg.Stages.Parse.Queue}
-	}
-	return io.Subscribes
-}
+// find it: the stage's inputs as the declaration gives them (the
+// configured inbound queue, a name or URL, for the parse stage; the
+// subscribed topics for the others).
+func (b *awsBackend) inputs(io StageIO) []string { return stageInputs(b.cfg.Stages, io.Stage) }
 
 // lookupQueue returns the URL of the queue stage reads for topic (for
 // conf.StageParse: the inbound queue, by name or URL) without creating or

@@ -102,15 +102,24 @@ func (t *Transport) Input(stage string) ([]string, error) {
 	if !ok {
 		return nil, errclass.AsPermanent(fmt.Errorf("cannot find the input of stage %q: no such stage", stage))
 	}
-	var ins []string
-	for _, in := range d.Inputs {
-		from := in.From(t.cfg.Stages)
+	ins := stageInputs(t.cfg.Stages, stage)
+	for i, in := range d.Inputs {
 		if in.Inbound && t.Kind() == conf.TransportMemory {
-			from, _ = conf.InboundQueueName(from)
+			ins[i], _ = conf.InboundQueueName(ins[i])
 		}
-		ins = append(ins, from)
 	}
 	return ins, nil
+}
+
+// stageInputs returns what each input of stage reads in s (see
+// conf.StageInput.From); nil for a stage that is not declared.
+func stageInputs(s conf.Stages, stage string) []string {
+	d, _ := conf.LookupStage(stage)
+	var ins []string
+	for _, in := range d.Inputs {
+		ins = append(ins, in.From(s))
+	}
+	return ins
 }
 
 // InboundQueue returns the inbound queue as the parse stage's subscriber
