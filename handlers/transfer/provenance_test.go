@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/recording-storage/recording-storage/infra/dracoon"
-	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator"
 	"github.com/recording-storage/recording-storage/infra/s3source"
 	"github.com/recording-storage/recording-storage/messages"
@@ -148,12 +147,8 @@ func TestTransfer_file_without_provenance_is_no_copy(t *testing.T) {
 		data := randomBytes(t, 40<<10)
 		obj := e.put(t, "np/rec.mp4", data)
 		for i, notes := range []string{"", messages.StampOf("other-bucket", "np/rec.mp4", obj.ETag, "").Notes()} {
-			key, err := crypto.GenerateFileKey(nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			spec := dracoon.UploadSpec{ParentID: targets[i].RoomID, Name: "rec.mp4", Size: obj.Size, Notes: notes}
-			if _, err := e.svc.UploadFile(ctx, spec, bytes.NewReader(randomBytes(t, obj.Size)), key); err != nil {
+			other := New(e.src, notesDracoon{Dracoon: e.svc, notes: notes}, Options{})
+			if _, err := other.Transfer(ctx, Job{Files: []File{{Object: obj, Name: "rec.mp4"}}, Targets: targets[i : i+1]}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -170,6 +165,18 @@ func TestTransfer_file_without_provenance_is_no_copy(t *testing.T) {
 		}
 		e.sourceGone(t, "np/rec.mp4", true)
 	})
+}
+
+// notesDracoon uploads with notes instead of the engine's stamp, as
+// someone else would.
+type notesDracoon struct {
+	Dracoon
+	notes string
+}
+
+func (d notesDracoon) StartUpload(ctx context.Context, spec dracoon.UploadSpec) (*dracoon.Upload, error) {
+	spec.Notes = d.notes
+	return d.Dracoon.StartUpload(ctx, spec)
 }
 
 // replacingSource replaces the object with other bytes right before the

@@ -51,8 +51,6 @@ const (
 	DefaultChunkSize = conf.DefaultChunkSize
 	// DefaultPartSize is the size of S3 direct upload parts.
 	DefaultPartSize = conf.DefaultChunkSize
-	// DefaultPartConcurrency bounds parallel S3 part uploads in UploadFile.
-	DefaultPartConcurrency = conf.DefaultTransferParallel
 	// DefaultS3PollTimeout bounds the wait for an S3 upload to finish.
 	DefaultS3PollTimeout = 10 * time.Minute
 	// DefaultStallTimeout fails a request whose bodies move no byte this long.
@@ -106,9 +104,6 @@ type Config struct {
 	// to MinS3PartSize and as far as needed to stay within MaxS3Parts, and
 	// rounded to a multiple of 16 bytes.
 	PartSize int64
-	// PartConcurrency bounds parallel S3 part uploads in UploadFile; zero
-	// means DefaultPartConcurrency.
-	PartConcurrency int
 	// S3PollTimeout bounds the wait for an S3 upload to finish; zero means
 	// DefaultS3PollTimeout.
 	S3PollTimeout time.Duration
@@ -177,9 +172,6 @@ func (c *Config) setDefaults() {
 	if c.PartSize == 0 {
 		c.PartSize = DefaultPartSize
 	}
-	if c.PartConcurrency == 0 {
-		c.PartConcurrency = DefaultPartConcurrency
-	}
 	if c.S3PollTimeout == 0 {
 		c.S3PollTimeout = DefaultS3PollTimeout
 	}
@@ -220,9 +212,6 @@ func (c Config) Validate() error {
 	}
 	if c.ChunkSize < 16 {
 		errs = append(errs, fmt.Errorf("dracoon.Config.ChunkSize %d is too small", c.ChunkSize))
-	}
-	if c.PartConcurrency < 1 {
-		errs = append(errs, fmt.Errorf("dracoon.Config.PartConcurrency %d must be positive", c.PartConcurrency))
 	}
 	if c.MissingKeysPageSize < 1 || c.MissingKeysPageSize > maxMissingKeysLimit {
 		errs = append(errs, fmt.Errorf("dracoon.Config.MissingKeysPageSize %d must be 1..%d", c.MissingKeysPageSize, maxMissingKeysLimit))

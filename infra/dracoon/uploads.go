@@ -17,7 +17,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/sirupsen/logrus"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
 	"github.com/recording-storage/recording-storage/infra/errclass"
@@ -744,98 +743,4 @@ func (c *Client) WrapFileKey(ctx context.Context, k crypto.PlainFileKey) (crypto
 		return crypto.FileKey{}, fmt.Errorf("cannot wrap file key: %w", err)
 	}
 	return fk, nil
-}
-
-// UploadFile encrypts spec.Size bytes read from r with key (a fresh key
-// without tag, see crypto.GenerateFileKey) and uploads them as one file.
-// Memory stays bounded by Config.PartConcurrency parts (S3) or one chunk
-// (proxy). On failure nothing is left on the server.
-func (c *Client) UploadFile(ctx context.Context, spec UploadSpec, r io.Reader, key crypto.PlainFileKey) (Node, error) {
-	sealer, err := crypto.NewSealer(key)
-	if err != nil {
-		return Node{}, fmt.Errorf("cannot upload %q: %w", spec.Name, err)
-	}
-	if _, err := c.PrivateKey(ctx); err != nil { // fail before sending anything
-		return Node{}, fmt.Errorf("cannot upload %q: %w", spec.Name, err)
-	}
-	u, err := c.StartUpload(ctx, spec)
-	if err != nil {
-		return Node{}, err
-	}
-	n, err := u.uploadFrom(ctx, sealer, r, key)
-	if err != nil {
-		return Node{}, u.fail(ctx, fmt.Errorf("cannot upload %q: %w", spec.Name, err))
-	}
-	return n, nil
-}
-
-// uploadFrom reads, seals and writes every part, then completes.
-func (u *Upload) uploadFrom(ctx context.Context, sealer *crypto.Sealer, r io.Reader, key crypto.PlainFileKey) (Node, error) {
-	workers := 1
-	if u.direct {
-		workers = u.c.cfg.PartConcurrency
-	}
-	buffers := make(chan []byte, workers)
-	for range workers {
-		buffers <- nil // allocated on first use
-	}
-	var (
-		segMu sync.Mutex
-		segs  = make([]crypto.Segment, 0, u.parts)
-	)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(workers)
-	readErr := func() error {
-		for n := 1; n <= u.parts; n++ {
-			var buf []byte
-			select {
-			case buf = <-buffers:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-			off, length := u.PartRange(n)
-			if int64(cap(buf)) < length {
-				buf = make([]byte, length)
-			}
-			buf = buf[:length]
-			if _, err := io.ReadFull(r, buf); err != nil {
-				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-					err = fmt.Errorf("%w: %w", ErrSizeMismatch, err)
-				}
-				return fmt.Errorf("cannot read part %d: %w", n, err)
-			}
-			g.Go(func() error {
-				defer func() { buffers <- buf }()
-				seg, err := sealer.Seal(off, buf, buf)
-				if err != nil {
-					return fmt.Errorf("cannot encrypt part %d: %w", n, err)
-				}
-				segMu.Lock()
-				segs = append(segs, seg)
-				segMu.Unlock()
-				return u.WritePart(gctx, n, off, buf)
-			})
-		}
-		return nil
-	}()
-	if err := g.Wait(); err != nil {
-		return Node{}, err
-	}
-	if readErr != nil {
-		return Node{}, readErr
-	}
-	var one [1]byte
-	if m, _ := io.ReadFull(r, one[:]); m > 0 {
-		return Node{}, fmt.Errorf("cannot upload more than %d bytes: %w", u.spec.Size, ErrSizeMismatch)
-	}
-	tag, err := sealer.Tag(segs)
-	if err != nil {
-		return Node{}, fmt.Errorf("cannot compute tag: %w", err)
-	}
-	key.Tag = tag
-	fk, err := u.c.WrapFileKey(ctx, key)
-	if err != nil {
-		return Node{}, err
-	}
-	return u.Complete(ctx, fk)
 }

@@ -137,7 +137,7 @@ func run(ctx context.Context, o options) (Result, error) {
 	if o.variant != "raw_s3" {
 		dc, err = dracoon.New(dracoon.Config{BaseURL: o.dracoonURL, Login: emulatortest.ServiceLogin, Password: emulatortest.ServicePassword,
 			EncryptionPassword: emulatortest.ServiceEncryptionPassword, ClientID: emulatortest.ClientID, ClientSecret: emulatortest.ClientSecret,
-			ChunkSize: o.chunk, PartSize: o.chunk, PartConcurrency: o.parts})
+			ChunkSize: o.chunk, PartSize: o.chunk})
 		if err != nil {
 			return res, err
 		}
