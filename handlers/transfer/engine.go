@@ -80,11 +80,6 @@ const (
 	DefaultProgressInterval = 10 * time.Second
 )
 
-// cancelTimeout bounds the cancellation of the upload channels of a failed
-// transfer, which runs after the job's context may have ended, and the
-// creation of a channel.
-const cancelTimeout = 30 * time.Second
-
 // setupConcurrency bounds the lookups and the channel creations of one file
 // that run at once, one per target.
 const setupConcurrency = 8
@@ -499,7 +494,7 @@ func (e *Engine) upload(ctx context.Context, job Job, f File, pending []int, pla
 		if err == nil {
 			return
 		}
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dracoon.CancelTimeout)
 		defer cancel()
 		for _, u := range ups {
 			if u == nil {
@@ -512,7 +507,7 @@ func (e *Engine) upload(ctx context.Context, job Job, f File, pending []int, pla
 	}()
 	// Open every channel at once. A creation abandoned mid-flight would
 	// leave a channel nobody can cancel (its id never arrives): each runs
-	// detached from ctx, bounded by cancelTimeout, to its end, and all of
+	// detached from ctx, bounded by dracoon.CancelTimeout, to its end, and all of
 	// them end before any is cancelled. After a failure (or ctx's end) no
 	// further creation starts.
 	opening, octx := errgroup.WithContext(ctx)
@@ -528,7 +523,7 @@ func (e *Engine) upload(ctx context.Context, job Job, f File, pending []int, pla
 			if err := octx.Err(); err != nil {
 				return err
 			}
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dracoon.CancelTimeout)
 			defer cancel()
 			u, err := e.dc.StartUpload(sctx, spec)
 			if err != nil {

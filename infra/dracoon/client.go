@@ -31,6 +31,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/recording-storage/recording-storage/conf"
+	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
 	"github.com/recording-storage/recording-storage/infra/errclass"
 	"github.com/recording-storage/recording-storage/infra/stall"
 )
@@ -64,8 +65,10 @@ const (
 
 // Limits of the API and of S3.
 const (
-	// MinS3PartSize is the smallest S3 part except the last.
-	MinS3PartSize = 5 << 20
+	// MinS3PartSize is the smallest S3 part except the last: S3's
+	// multipart minimum, defined once as the configuration's smallest chunk
+	// (package conf cannot import this one).
+	MinS3PartSize = conf.MinChunkSize
 	// MaxS3Parts is the largest number of parts of one S3 upload.
 	MaxS3Parts = 10000
 	// MaxNotesLength is the longest note of a node, in characters.
@@ -98,11 +101,11 @@ type Config struct {
 	// DefaultMinBackoff and DefaultMaxBackoff.
 	MinBackoff, MaxBackoff time.Duration
 	// ChunkSize is the proxy chunk size; zero means DefaultChunkSize. It is
-	// rounded down to a multiple of 16 bytes.
+	// rounded down to a multiple of crypto.SegmentAlign.
 	ChunkSize int64
 	// PartSize is the S3 part size; zero means DefaultPartSize. It is raised
 	// to MinS3PartSize and as far as needed to stay within MaxS3Parts, and
-	// rounded to a multiple of 16 bytes.
+	// rounded up to a multiple of crypto.SegmentAlign.
 	PartSize int64
 	// S3PollTimeout bounds the wait for an S3 upload to finish; zero means
 	// DefaultS3PollTimeout.
@@ -168,7 +171,7 @@ func (c *Config) setDefaults() {
 	if c.ChunkSize == 0 {
 		c.ChunkSize = DefaultChunkSize
 	}
-	c.ChunkSize &^= 15
+	c.ChunkSize = crypto.AlignDown(c.ChunkSize)
 	if c.PartSize == 0 {
 		c.PartSize = DefaultPartSize
 	}

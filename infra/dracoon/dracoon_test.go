@@ -499,7 +499,7 @@ func TestPartLayout_64bit(t *testing.T) {
 				t.Fatalf("parts = %d, want %d", u.parts, tt.wantParts)
 			}
 			off, length := u.PartRange(u.parts)
-			if off+length != tt.size || off%16 != 0 {
+			if off+length != tt.size || off%crypto.SegmentAlign != 0 {
 				t.Fatalf("last part %d+%d does not end the file", off, length)
 			}
 			if tt.wantRange != "" {

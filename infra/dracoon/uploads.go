@@ -29,8 +29,10 @@ const (
 	presignBatch = 100
 	// presignMaxAge is how long a presigned URL is used after it was issued.
 	presignMaxAge = 30 * time.Minute
-	// cancelTimeout bounds the cancellation of a failed upload.
-	cancelTimeout = 30 * time.Second
+	// CancelTimeout bounds the work on an upload channel that runs detached
+	// from a context that may have ended: the cancellation of a failed
+	// upload, and a creation whose channel must be known to be cancelled.
+	CancelTimeout = 30 * time.Second
 	// pollFirst is the wait before the first status poll of an S3
 	// completion; each further wait is pollGrowth times longer, at most
 	// pollMax. A server that assembles a file within 400 ms is polled
@@ -167,13 +169,14 @@ func (c *Client) StartUpload(ctx context.Context, spec UploadSpec) (*Upload, err
 }
 
 // s3PartSize is the part size for size bytes: at least want and
-// MinS3PartSize, large enough for MaxS3Parts, a multiple of 16.
+// MinS3PartSize, large enough for MaxS3Parts, a multiple of
+// crypto.SegmentAlign.
 func s3PartSize(size, want int64) int64 {
 	ps := max(want, MinS3PartSize)
 	if n := (size + MaxS3Parts - 1) / MaxS3Parts; n > ps {
 		ps = n
 	}
-	return (ps + 15) &^ 15
+	return crypto.AlignUp(ps)
 }
 
 // partCount is the number of parts of size bytes; an empty file has one
@@ -192,7 +195,8 @@ func (u *Upload) ID() string { return u.id }
 // rather than through the proxy (in order).
 func (u *Upload) Direct() bool { return u.direct }
 
-// PartSize is the length of every part but the last, a multiple of 16.
+// PartSize is the length of every part but the last, a multiple of
+// crypto.SegmentAlign.
 func (u *Upload) PartSize() int64 { return u.partSize }
 
 // Parts is the number of parts, numbered from 1.
@@ -566,7 +570,7 @@ func (u *Upload) adopt(ctx context.Context, cause error, mayExist bool) (Node, e
 	u.log.WithFields(logrus.Fields{"node_id": n.ID, "cause": cause.Error()}).Info("dracoon completion resolved by lookup")
 	// This channel has not produced a file if the found one is older:
 	// delete it (a consumed channel answers 404, which counts as deleted).
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CancelTimeout)
 	defer cancel()
 	if derr := u.deleteChannel(cctx); derr != nil {
 		u.log.WithError(derr).Debug("dracoon cannot delete the channel after lookup")
@@ -722,7 +726,7 @@ func (u *Upload) fail(ctx context.Context, err error) error {
 	if !first {
 		return err
 	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CancelTimeout)
 	defer cancel()
 	if cerr := u.deleteChannel(cctx); cerr != nil {
 		u.log.WithError(cerr).Warn("dracoon cannot cancel failed upload")

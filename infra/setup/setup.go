@@ -42,6 +42,6 @@ func Objects(ctx context.Context, cfg conf.Config) (*s3source.Source, error) {
 		return nil, err
 	}
 	client := awsclient.S3(awsCfg, cfg.AWS)
-	return s3source.New(client, s3source.Options{Concurrency: cfg.Stages.Transfer.Workers * cfg.S3.Parallel,
+	return s3source.New(client, s3source.Options{Concurrency: s3source.ReadConcurrency(cfg.Stages.Transfer.Workers, cfg.S3.Parallel),
 		StallTimeout: cfg.S3.StallTimeout}), nil
 }
