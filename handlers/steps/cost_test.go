@@ -211,7 +211,7 @@ func (e *costEnv) upload(room int64, names ...string) []int64 {
 		}
 		files[i] = transfer.File{Object: obj, Name: name}
 	}
-	res, err := transfer.New(src, e.client(), transfer.Options{}).Transfer(ctx, transfer.Job{ID: "upload", Files: files,
+	res, err := transfer.New(src, transfer.Client(e.client()), transfer.Options{}).Transfer(ctx, transfer.Job{ID: "upload", Files: files,
 		Targets: []transfer.Target{{RoomID: room, Path: strconv.FormatInt(room, 10)}}})
 	if err != nil {
 		e.t.Fatal(err)

@@ -255,7 +255,7 @@ func (s *Service) transfer(ctx context.Context, rr *messages.RoomsReady, removeS
 	if len(job.Files) > 0 {
 		opts := s.engine
 		opts.Progress = progress
-		engine := transfer.New(s.objects, client, opts)
+		engine := transfer.New(s.objects, transfer.Client(client), opts)
 		res, err := engine.Transfer(ctx, job)
 		if errors.Is(err, dracoon.ErrRoomNotFound) {
 			// A room resolved earlier (its id reused from the client's

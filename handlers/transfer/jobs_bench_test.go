@@ -452,7 +452,7 @@ func (s *benchSuite) putFiles(b *testing.B, c *dracoon.Client, room int64, n int
 	b.Helper()
 	ctx := context.Background()
 	src := s3source.New(s.s3, s3source.Options{})
-	eng := transfer.New(src, c, transfer.Options{})
+	eng := transfer.New(src, transfer.Client(c), transfer.Options{})
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
 	for i := range n {
