@@ -563,9 +563,9 @@ func (e *Engine) upload(ctx context.Context, job Job, f File, pending []int, pla
 	}()
 	// Open every channel at once. A creation abandoned mid-flight would
 	// leave a channel nobody can cancel (its id never arrives): each runs
-	// detached from ctx, bounded by dracoon.CancelTimeout, to its end, and all of
-	// them end before any is cancelled. After a failure (or ctx's end) no
-	// further creation starts.
+	// detached from ctx, bounded by dracoon.CancelTimeout, to its end, and
+	// all of them end before any is cancelled. After a failure (or ctx's
+	// end) no further creation starts.
 	opening, octx := errgroup.WithContext(ctx)
 	opening.SetLimit(setupConcurrency)
 	for j, i := range pending {
