@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
 )
 
 // isQueueName reports whether SQS and SNS accept name for a queue or topic:
@@ -119,8 +121,8 @@ func (c Config) Validate() error {
 	switch cs := c.S3.ChunkSize; {
 	case cs < MinChunkSize || cs > MaxChunkSize:
 		v.addf("s3.chunk_size must be between %s and %s, got %s", ByteSize(MinChunkSize), ByteSize(MaxChunkSize), cs)
-	case cs%16 != 0:
-		v.addf("s3.chunk_size must be a multiple of 16 bytes (the AES block), got %d", int64(cs))
+	case int64(cs)%crypto.SegmentAlign != 0:
+		v.addf("s3.chunk_size must be a multiple of %d bytes (the AES block), got %d", crypto.SegmentAlign, int64(cs))
 	}
 	if c.S3.Parallel < 1 || c.S3.Parallel > MaxTransferParallel {
 		v.addf("s3.parallel must be >= 1 and <= %d, got %d", MaxTransferParallel, c.S3.Parallel)

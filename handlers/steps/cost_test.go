@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,9 +17,9 @@ import (
 
 	"github.com/recording-storage/recording-storage/conf"
 	"github.com/recording-storage/recording-storage/handlers/steps"
+	"github.com/recording-storage/recording-storage/handlers/transfer"
 	"github.com/recording-storage/recording-storage/infra/awsclient/awstest"
 	"github.com/recording-storage/recording-storage/infra/dracoon"
-	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator"
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator/emulatortest"
 	"github.com/recording-storage/recording-storage/infra/s3source"
@@ -190,6 +192,38 @@ func mustJob(t *testing.T, bucket, key string, meetingID int64) *messages.Job {
 	return job
 }
 
+// upload stores a small recording in the bucket for each of names and has
+// the transfer engine bring them into room, as the service account, under
+// those names; it returns the files' ids in the order of names.
+func (e *costEnv) upload(room int64, names ...string) []int64 {
+	e.t.Helper()
+	ctx := context.Background()
+	src := s3source.New(e.s3, s3source.Options{})
+	files := make([]transfer.File, len(names))
+	for i, name := range names {
+		key := "uploads/" + name
+		if _, err := e.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: &e.bucket, Key: &key,
+			Body: strings.NewReader("recording " + name)}); err != nil {
+			e.t.Fatal(err)
+		}
+		obj, err := src.Head(ctx, e.bucket, key)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		files[i] = transfer.File{Object: obj, Name: name}
+	}
+	res, err := transfer.New(src, transfer.Client(e.client()), transfer.Options{}).Transfer(ctx, transfer.Job{ID: "upload", Files: files,
+		Targets: []transfer.Target{{RoomID: room, Path: strconv.FormatInt(room, 10)}}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ids := make([]int64, len(res.Files))
+	for i, f := range res.Files {
+		ids[i] = f.Uploads[0].NodeID
+	}
+	return ids
+}
+
 // client returns a client of its own for the service account.
 func (e *costEnv) client() *dracoon.Client {
 	e.t.Helper()
@@ -221,18 +255,11 @@ func TestCost_sweep(t *testing.T) {
 
 	// 60 files in one of the rooms, each lacking alice's and bob's keys:
 	// 120 pairs, two pages of at most 100.
-	uploader := e.client()
-	for i := range 60 {
-		key, err := crypto.GenerateFileKey(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data := []byte(fmt.Sprintf("file %d", i))
-		if _, err := uploader.UploadFile(ctx, dracoon.UploadSpec{ParentID: 1000, Name: fmt.Sprintf("f%d.bin", i),
-			Size: int64(len(data))}, bytes.NewReader(data), key); err != nil {
-			t.Fatal(err)
-		}
+	names := make([]string, 60)
+	for i := range names {
+		names[i] = fmt.Sprintf("f%d.bin", i)
 	}
+	e.upload(1000, names...)
 	before = e.emu.Emu.Requests()
 	st, err = e.steps.Share(ctx, sweep)
 	if err != nil || st != (messages.KeyStats{Set: 120}) {
@@ -253,16 +280,7 @@ func TestShare_sweep_counts_keys_it_cannot_store(t *testing.T) {
 	t.Parallel()
 	e := newCostEnv(t, false, 0)
 	ctx := context.Background()
-	key, err := crypto.GenerateFileKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := []byte("recording")
-	n, err := e.client().UploadFile(ctx, dracoon.UploadSpec{ParentID: emulatortest.ParentRoomID, Name: "a.bin",
-		Size: int64(len(data))}, bytes.NewReader(data), key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fileID := e.upload(emulatortest.ParentRoomID, "a.bin")[0]
 	// Every key upload refused: the batch of alice's and bob's keys, then
 	// each of them alone.
 	refuse := func() {
@@ -275,7 +293,7 @@ func TestShare_sweep_counts_keys_it_cannot_store(t *testing.T) {
 		t.Fatalf("sweep with every key refused: %+v, %v; want 2 failed and no error", st, err)
 	}
 	refuse()
-	job := messages.ShareRequest{Version: messages.ShareRequestVersion, Instance: costDomain, FileIDs: []int64{n.ID}}
+	job := messages.ShareRequest{Version: messages.ShareRequestVersion, Instance: costDomain, FileIDs: []int64{fileID}}
 	if st, err := e.steps.Share(ctx, job); !errors.Is(err, dracoon.ErrIncomplete) || st.Failed != 2 {
 		t.Fatalf("a job's share with every key refused: %+v, %v; want 2 failed and ErrIncomplete", st, err)
 	}

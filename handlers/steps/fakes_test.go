@@ -15,6 +15,7 @@ import (
 
 	"github.com/recording-storage/recording-storage/conf"
 	"github.com/recording-storage/recording-storage/handlers/steps"
+	"github.com/recording-storage/recording-storage/handlers/transfer"
 	"github.com/recording-storage/recording-storage/infra/dracoon"
 	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
 	"github.com/recording-storage/recording-storage/infra/errclass"
@@ -108,7 +109,7 @@ func (a *fakeAccount) DistributeMissingKeys(_ context.Context, scopes ...dracoon
 	return a.stats, a.keysErr
 }
 
-func (a *fakeAccount) StartUpload(context.Context, dracoon.UploadSpec) (*dracoon.Upload, error) {
+func (a *fakeAccount) StartUpload(context.Context, dracoon.UploadSpec) (transfer.Upload, error) {
 	return nil, errors.New("fakeAccount: no uploads")
 }
 

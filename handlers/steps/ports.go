@@ -33,7 +33,7 @@ type Accounts interface {
 }
 
 // Account is an instance's DRACOON account as the steps use it
-// (implemented by *dracoon.Client).
+// (implemented with *dracoon.Client: see infra/setup).
 type Account interface {
 	Rooms
 	Keys

@@ -69,6 +69,7 @@ import (
 	"github.com/recording-storage/recording-storage/conf"
 	"github.com/recording-storage/recording-storage/handlers/transfer"
 	"github.com/recording-storage/recording-storage/infra/awsclient/awstest"
+	"github.com/recording-storage/recording-storage/infra/dracoon"
 	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator/emulatortest"
 	"github.com/recording-storage/recording-storage/infra/netsim"
@@ -149,8 +150,9 @@ func loadBenchSettings(b *testing.B) benchSettings {
 		}
 	}
 	s.job = loadJobsSettings(b, sizeVar, intVar)
-	if s.size < 1 || s.chunk < 5*mib || s.chunk%16 != 0 {
-		b.Fatalf("RS_BENCH_SIZE must be positive, RS_BENCH_CHUNK at least 5 MiB and a multiple of 16")
+	if s.size < 1 || s.chunk < dracoon.MinS3PartSize || s.chunk%crypto.SegmentAlign != 0 {
+		b.Fatalf("RS_BENCH_SIZE must be positive, RS_BENCH_CHUNK at least %d bytes and a multiple of %d",
+			dracoon.MinS3PartSize, crypto.SegmentAlign)
 	}
 	return s
 }

@@ -80,11 +80,6 @@ const (
 	DefaultProgressInterval = 10 * time.Second
 )
 
-// cancelTimeout bounds the cancellation of the upload channels of a failed
-// transfer, which runs after the job's context may have ended, and the
-// creation of a channel.
-const cancelTimeout = 30 * time.Second
-
 // setupConcurrency bounds the lookups and the channel creations of one file
 // that run at once, one per target.
 const setupConcurrency = 8
@@ -106,13 +101,69 @@ type Source interface {
 }
 
 // Dracoon is the DRACOON account the files go to (implemented by
-// *dracoon.Client).
+// *dracoon.Client through Client).
 type Dracoon interface {
 	// FindFiles lists the files of a room whose names contain text.
 	FindFiles(ctx context.Context, roomID int64, text string) ([]dracoon.Node, error)
-	StartUpload(ctx context.Context, spec dracoon.UploadSpec) (*dracoon.Upload, error)
+	// StartUpload opens an upload channel for spec.
+	StartUpload(ctx context.Context, spec dracoon.UploadSpec) (Upload, error)
+	// WrapFileKey wraps a tagged file key for the account's own public key.
 	WrapFileKey(ctx context.Context, k crypto.PlainFileKey) (crypto.FileKey, error)
+	// PrivateKey returns the account's unlocked private key.
 	PrivateKey(ctx context.Context) (*crypto.PrivateKey, error)
+}
+
+// Upload is one open upload channel, as the engine feeds it (implemented
+// by *dracoon.Upload, whose documentation states the contract): its parts'
+// layout, the writing of each part, and its end, Complete or Cancel. After
+// a failed WritePart or Complete the channel is closed.
+type Upload interface {
+	// ID is the upload's id, for logs.
+	ID() string
+	// Direct reports whether parts may be written in any order and at
+	// once (S3 direct) rather than one after another, in order (proxy).
+	Direct() bool
+	// Parts is the number of parts, numbered from 1.
+	Parts() int
+	// PartSize is the length of every part but the last.
+	PartSize() int64
+	// PartRange returns the byte offset and length of part n.
+	PartRange(n int) (offset, length int64)
+	// WritePart uploads part n, the sealed bytes at offset.
+	WritePart(ctx context.Context, n int, offset int64, data []byte) error
+	// WritePartSum is WritePart for data whose MD5, sum, is known.
+	WritePartSum(ctx context.Context, n int, offset int64, data []byte, sum [md5.Size]byte) error
+	// Complete finishes the upload with the wrapped file key and returns
+	// the new file; an error wrapping dracoon.ErrOutcomeUnknown leaves the
+	// channel as it is.
+	Complete(ctx context.Context, fk crypto.FileKey) (dracoon.Node, error)
+	// Cancel deletes the channel; it does nothing after a Complete that
+	// succeeded.
+	Cancel(ctx context.Context) error
+}
+
+var _ Upload = (*dracoon.Upload)(nil)
+
+// Client returns c as the engine's Dracoon.
+//
+// Go has no covariant results, so *dracoon.Client, whose StartUpload
+// returns *dracoon.Upload, does not satisfy Dracoon as it is. The adapter
+// lives here, next to the interfaces, rather than in package dracoon, which
+// knows nothing of its consumers; the other choices were a generic Engine
+// (a type parameter for the upload in every signature and call site) or a
+// StartUpload in package dracoon returning this package's interface (an
+// import the wrong way round).
+func Client(c *dracoon.Client) Dracoon { return client{c} }
+
+// client adapts *dracoon.Client to Dracoon.
+type client struct{ *dracoon.Client }
+
+func (c client) StartUpload(ctx context.Context, spec dracoon.UploadSpec) (Upload, error) {
+	u, err := c.Client.StartUpload(ctx, spec)
+	if err != nil {
+		return nil, err // a nil Upload, not a nil *dracoon.Upload in one
+	}
+	return u, nil
 }
 
 // Options tunes an Engine. Zero values mean the defaults.
@@ -494,12 +545,12 @@ func (e *Engine) upload(ctx context.Context, job Job, f File, pending []int, pla
 	if err != nil {
 		return nil, err
 	}
-	ups := make([]*dracoon.Upload, len(pending)) // in the order of pending; nil: not opened
+	ups := make([]Upload, len(pending)) // in the order of pending; nil: not opened
 	defer func() {
 		if err == nil {
 			return
 		}
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dracoon.CancelTimeout)
 		defer cancel()
 		for _, u := range ups {
 			if u == nil {
@@ -512,9 +563,9 @@ func (e *Engine) upload(ctx context.Context, job Job, f File, pending []int, pla
 	}()
 	// Open every channel at once. A creation abandoned mid-flight would
 	// leave a channel nobody can cancel (its id never arrives): each runs
-	// detached from ctx, bounded by cancelTimeout, to its end, and all of
-	// them end before any is cancelled. After a failure (or ctx's end) no
-	// further creation starts.
+	// detached from ctx, bounded by dracoon.CancelTimeout, to its end, and
+	// all of them end before any is cancelled. After a failure (or ctx's
+	// end) no further creation starts.
 	opening, octx := errgroup.WithContext(ctx)
 	opening.SetLimit(setupConcurrency)
 	for j, i := range pending {
@@ -528,7 +579,7 @@ func (e *Engine) upload(ctx context.Context, job Job, f File, pending []int, pla
 			if err := octx.Err(); err != nil {
 				return err
 			}
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dracoon.CancelTimeout)
 			defer cancel()
 			u, err := e.dc.StartUpload(sctx, spec)
 			if err != nil {
@@ -611,9 +662,9 @@ type chunk struct {
 //
 // Proxy chunks are checked against the MD5 the server reports: the readers
 // compute it once per chunk, not every target once more.
-func (e *Engine) stream(ctx context.Context, obj s3source.Object, ups []*dracoon.Upload, sealer *crypto.Sealer, prog *progress) ([]crypto.Segment, error) {
+func (e *Engine) stream(ctx context.Context, obj s3source.Object, ups []Upload, sealer *crypto.Sealer, prog *progress) ([]crypto.Segment, error) {
 	first := ups[0]
-	needSum := slices.ContainsFunc(ups, func(u *dracoon.Upload) bool { return !u.Direct() })
+	needSum := slices.ContainsFunc(ups, func(u Upload) bool { return !u.Direct() })
 	parts := first.Parts()
 	// The first part is the longest: a file smaller than a part (many
 	// recordings are) takes a buffer of its own size, not of a part's.

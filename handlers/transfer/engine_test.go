@@ -112,7 +112,7 @@ func (e *env) engine(opts ...func(*Options)) *Engine {
 	for _, m := range opts {
 		m(&o)
 	}
-	return New(e.src, e.svc, o)
+	return New(e.src, Client(e.svc), o)
 }
 
 // members returns the seed's member clients.
@@ -310,7 +310,7 @@ func TestTransfer_refusals(t *testing.T) {
 	cfg.AWS.SecretAccessKey = "wrong-secret"
 	denied := s3source.New(awstest.S3(t, cfg.AWS), s3source.Options{})
 	obj = e.put(t, "denied.mp4", randomBytes(t, 100))
-	_, err = New(denied, e.svc, Options{}).Transfer(ctx, Job{Files: []File{{Object: obj, Name: "denied.mp4"}}, Targets: targets})
+	_, err = New(denied, Client(e.svc), Options{}).Transfer(ctx, Job{Files: []File{{Object: obj, Name: "denied.mp4"}}, Targets: targets})
 	if !errors.Is(err, s3source.ErrAccessDenied) || !errclass.IsPermanent(err) {
 		t.Errorf("access denied: %v", err)
 	}
@@ -385,7 +385,7 @@ func TestTransfer_memory_is_bounded(t *testing.T) {
 // hookedDracoon is the service client with hooks that run before its
 // FindFiles and StartUpload; started counts the channels it opened.
 type hookedDracoon struct {
-	*dracoon.Client
+	Dracoon
 	find    func(ctx context.Context, roomID int64) error
 	start   func(ctx context.Context, spec dracoon.UploadSpec) error
 	started atomic.Int32
@@ -397,16 +397,16 @@ func (h *hookedDracoon) FindFiles(ctx context.Context, roomID int64, text string
 			return nil, err
 		}
 	}
-	return h.Client.FindFiles(ctx, roomID, text)
+	return h.Dracoon.FindFiles(ctx, roomID, text)
 }
 
-func (h *hookedDracoon) StartUpload(ctx context.Context, spec dracoon.UploadSpec) (*dracoon.Upload, error) {
+func (h *hookedDracoon) StartUpload(ctx context.Context, spec dracoon.UploadSpec) (Upload, error) {
 	if h.start != nil {
 		if err := h.start(ctx, spec); err != nil {
 			return nil, err
 		}
 	}
-	u, err := h.Client.StartUpload(ctx, spec)
+	u, err := h.Dracoon.StartUpload(ctx, spec)
 	if err == nil {
 		h.started.Add(1)
 	}
@@ -444,7 +444,7 @@ func TestTransfer_setup_is_concurrent(t *testing.T) {
 	e := newEnv(t, false, 64<<10)
 	targets := []Target{e.target(t, "cc/a"), e.target(t, "cc/b"), e.target(t, "cc/c")}
 	finds, starts := newBarrier(len(targets)), newBarrier(len(targets))
-	dc := &hookedDracoon{Client: e.svc,
+	dc := &hookedDracoon{Dracoon: Client(e.svc),
 		find:  func(context.Context, int64) error { return finds.wait() },
 		start: func(context.Context, dracoon.UploadSpec) error { return starts.wait() }}
 	obj := e.put(t, "cc.mp4", randomBytes(t, 200<<10))
@@ -476,7 +476,7 @@ func TestTransfer_setup_failures(t *testing.T) {
 	transient := errclass.AsTransient(errors.New("lookup failed"))
 
 	t.Run("conflict", func(t *testing.T) {
-		dc := &hookedDracoon{Client: e.svc}
+		dc := &hookedDracoon{Dracoon: Client(e.svc)}
 		_, err := New(e.src, dc, Options{}).Transfer(ctx, Job{Files: []File{{Object: bigger, Name: "taken.mp4"}}, Targets: targets})
 		if !errors.Is(err, dracoon.ErrNameConflict) || !errclass.IsPermanent(err) || !strings.Contains(err.Error(), `"sf/c"`) {
 			t.Errorf("err = %v, want a permanent conflict in sf/c", err)
@@ -488,7 +488,7 @@ func TestTransfer_setup_failures(t *testing.T) {
 	t.Run("lookup_error_first_in_order", func(t *testing.T) {
 		// b's lookup fails (after c's conflict is known): b's error wins,
 		// as when the lookups ran one after the other.
-		dc := &hookedDracoon{Client: e.svc, find: func(_ context.Context, room int64) error {
+		dc := &hookedDracoon{Dracoon: Client(e.svc), find: func(_ context.Context, room int64) error {
 			if room == targets[1].RoomID {
 				time.Sleep(100 * time.Millisecond)
 				return transient
@@ -505,7 +505,7 @@ func TestTransfer_setup_failures(t *testing.T) {
 	job := Job{Files: []File{{Object: obj, Name: "sf.mp4"}}, Targets: targets}
 	t.Run("start_fails", func(t *testing.T) {
 		var cut atomic.Int32
-		dc := &hookedDracoon{Client: e.svc, start: func(ctx context.Context, spec dracoon.UploadSpec) error {
+		dc := &hookedDracoon{Dracoon: Client(e.svc), start: func(ctx context.Context, spec dracoon.UploadSpec) error {
 			if spec.ParentID == targets[1].RoomID {
 				time.Sleep(50 * time.Millisecond) // the others have started
 				return errclass.AsPermanent(errors.New("refused"))
@@ -531,7 +531,7 @@ func TestTransfer_setup_failures(t *testing.T) {
 		jctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		var cut atomic.Int32
-		dc := &hookedDracoon{Client: e.svc, start: func(ctx context.Context, _ dracoon.UploadSpec) error {
+		dc := &hookedDracoon{Dracoon: Client(e.svc), start: func(ctx context.Context, _ dracoon.UploadSpec) error {
 			cancel()
 			time.Sleep(100 * time.Millisecond)
 			if ctx.Err() != nil {
@@ -605,7 +605,7 @@ func TestTransfer_panic_is_an_error(t *testing.T) {
 	e := newEnv(t, false, 64<<10)
 	targets := []Target{e.target(t, "panic")}
 	obj := e.put(t, "panic.mp4", randomBytes(t, 300<<10))
-	eng := New(&panickySource{Source: e.src}, e.svc, Options{ReadAhead: 1, PartsInFlight: 1})
+	eng := New(&panickySource{Source: e.src}, Client(e.svc), Options{ReadAhead: 1, PartsInFlight: 1})
 	_, err := eng.Transfer(context.Background(), Job{Files: []File{{Object: obj, Name: "panic.mp4"}}, Targets: targets, RemoveSource: true})
 	if err == nil || !errclass.IsPermanent(err) || !strings.Contains(err.Error(), "panic: reader bug") {
 		t.Fatalf("err = %v, want a permanent error naming the panic", err)

@@ -45,9 +45,9 @@ import (
 
 	"github.com/recording-storage/recording-storage/conf"
 	"github.com/recording-storage/recording-storage/handlers/steps"
+	"github.com/recording-storage/recording-storage/handlers/transfer"
 	"github.com/recording-storage/recording-storage/infra/awsclient/awstest"
 	"github.com/recording-storage/recording-storage/infra/dracoon"
-	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator"
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator/emulatortest"
 	"github.com/recording-storage/recording-storage/infra/s3source"
@@ -166,7 +166,7 @@ func (s *benchSuite) runJobs(b *testing.B) *jobsReport {
 	rooms, _ := s.sweep(b, p, "rooms", sweepSeed(b, s.tmp, set.sweepRooms, 0), nil)
 	rep.SweepRequests1000Rooms = rooms.Total
 	pairs, heap := s.sweep(b, p, "pairs", sweepSeed(b, s.tmp, 0, set.sweepPairUs), func(c *dracoon.Client) {
-		putFiles(b, c, pairsRoomID, set.sweepPairUs)
+		s.putFiles(b, c, pairsRoomID, set.sweepPairUs)
 	})
 	rep.SweepRequests10000Pairs, rep.SweepPairsHeapMiB = pairs.Total, round1(heap)
 	fmt.Printf("  sweep of %d rooms, nothing missing: %d requests\n%s\n", set.sweepRooms, rooms.Total, indent(rooms.String()))
@@ -443,24 +443,28 @@ func sweepSeed(b *testing.B, dir string, rooms, users int) string {
 	return path
 }
 
-// putFiles uploads n small files into the room as the service account.
-func putFiles(b *testing.B, c *dracoon.Client, room int64, n int) {
+// putFiles has the transfer engine bring n small recordings into the room
+// as c, the service account, eight jobs at once.
+func (s *benchSuite) putFiles(b *testing.B, c *dracoon.Client, room int64, n int) {
 	b.Helper()
 	ctx := context.Background()
+	src := s3source.New(s.s3, s3source.Options{})
+	eng := transfer.New(src, transfer.Client(c), transfer.Options{})
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
 	for i := range n {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			key, err := crypto.GenerateFileKey(nil)
+			key := fmt.Sprintf("sweep-files/f%d.bin", i)
+			s.putSmall(b, key, 64)
+			obj, err := src.Head(ctx, s.bucket, key)
 			if err != nil {
 				b.Error(err)
 				return
 			}
-			data := []byte(fmt.Sprintf("file %d", i))
-			if _, err := c.UploadFile(ctx, dracoon.UploadSpec{ParentID: room, Name: fmt.Sprintf("f%d.bin", i),
-				Size: int64(len(data))}, strings.NewReader(string(data)), key); err != nil {
+			if _, err := eng.Transfer(ctx, transfer.Job{ID: key, Files: []transfer.File{{Object: obj, Name: fmt.Sprintf("f%d.bin", i)}},
+				Targets: []transfer.Target{{RoomID: room}}}); err != nil {
 				b.Error(err)
 			}
 		})

@@ -72,7 +72,7 @@ func TestTransfer_beyond_4GiB(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := newGenerated()
-	eng := New(src, svc, Options{ReadAhead: 2, PartsInFlight: 4})
+	eng := New(src, Client(svc), Options{ReadAhead: 2, PartsInFlight: 4})
 	start := time.Now()
 	res, err := eng.Transfer(context.Background(), Job{Files: []File{{Name: "large.bin",
 		Object: s3source.Object{Bucket: "b", Key: "large.bin", Size: size, ETag: `"x"`}}},

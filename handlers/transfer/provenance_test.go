@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/recording-storage/recording-storage/infra/dracoon"
-	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator"
 	"github.com/recording-storage/recording-storage/infra/s3source"
 	"github.com/recording-storage/recording-storage/messages"
@@ -148,12 +147,8 @@ func TestTransfer_file_without_provenance_is_no_copy(t *testing.T) {
 		data := randomBytes(t, 40<<10)
 		obj := e.put(t, "np/rec.mp4", data)
 		for i, notes := range []string{"", messages.StampOf("other-bucket", "np/rec.mp4", obj.ETag, "").Notes()} {
-			key, err := crypto.GenerateFileKey(nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			spec := dracoon.UploadSpec{ParentID: targets[i].RoomID, Name: "rec.mp4", Size: obj.Size, Notes: notes}
-			if _, err := e.svc.UploadFile(ctx, spec, bytes.NewReader(randomBytes(t, obj.Size)), key); err != nil {
+			other := New(e.src, notesDracoon{Dracoon: Client(e.svc), notes: notes}, Options{})
+			if _, err := other.Transfer(ctx, Job{Files: []File{{Object: obj, Name: "rec.mp4"}}, Targets: targets[i : i+1]}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -170,6 +165,18 @@ func TestTransfer_file_without_provenance_is_no_copy(t *testing.T) {
 		}
 		e.sourceGone(t, "np/rec.mp4", true)
 	})
+}
+
+// notesDracoon uploads with notes instead of the engine's stamp, as
+// someone else would.
+type notesDracoon struct {
+	Dracoon
+	notes string
+}
+
+func (d notesDracoon) StartUpload(ctx context.Context, spec dracoon.UploadSpec) (Upload, error) {
+	spec.Notes = d.notes
+	return d.Dracoon.StartUpload(ctx, spec)
 }
 
 // replacingSource replaces the object with other bytes right before the
@@ -193,7 +200,7 @@ func TestTransfer_replaced_after_copy_is_kept(t *testing.T) {
 		ctx := context.Background()
 		targets := []Target{e.target(t, "rk")}
 		obj := e.put(t, "rk/rec.mp4", randomBytes(t, 30<<10))
-		eng := New(replacingSource{Source: e.src, e: e, t: t}, e.svc, Options{})
+		eng := New(replacingSource{Source: e.src, e: e, t: t}, Client(e.svc), Options{})
 		res, err := eng.Transfer(ctx, Job{Files: []File{{Object: obj, Name: "rec.mp4"}}, Targets: targets, RemoveSource: true})
 		if err != nil {
 			t.Fatal(err)
@@ -257,7 +264,7 @@ func TestTransfer_two_engines_race(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			results[1], errs[1] = New(late, e.svc, Options{ReadAhead: 2, PartsInFlight: 2}).Transfer(ctx, job)
+			results[1], errs[1] = New(late, Client(e.svc), Options{ReadAhead: 2, PartsInFlight: 2}).Transfer(ctx, job)
 		}()
 		<-late.reading
 		results[0], errs[0] = e.engine().Transfer(ctx, job)
@@ -344,7 +351,7 @@ func TestTransfer_source_gone_while_read(t *testing.T) {
 		}
 		// Looked up before the other delivery completed: the read fails
 		// and the rooms, looked at again, decide.
-		eng := New(e.src, hideFiles{Client: e.svc, seen: &sync.Map{}}, Options{})
+		eng := New(e.src, hideFiles{Dracoon: Client(e.svc), seen: &sync.Map{}}, Options{})
 		res, err := eng.Transfer(ctx, Job{Files: []File{{Object: obj2, Name: "done.mp4"}}, Targets: targets, RemoveSource: true})
 		if err != nil {
 			t.Fatal(err)
@@ -363,7 +370,7 @@ func TestTransfer_source_gone_while_read(t *testing.T) {
 // hideFiles answers the first lookup in every room with nothing, as a
 // lookup made before another delivery completed would.
 type hideFiles struct {
-	*dracoon.Client
+	Dracoon
 	seen *sync.Map // room id -> struct{}
 }
 
@@ -371,5 +378,5 @@ func (h hideFiles) FindFiles(ctx context.Context, roomID int64, text string) ([]
 	if _, seen := h.seen.LoadOrStore(roomID, struct{}{}); !seen {
 		return nil, nil
 	}
-	return h.Client.FindFiles(ctx, roomID, text)
+	return h.Dracoon.FindFiles(ctx, roomID, text)
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/recording-storage/recording-storage/conf"
+	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
 	"github.com/recording-storage/recording-storage/infra/errclass"
 	"github.com/recording-storage/recording-storage/infra/stall"
 )
@@ -51,8 +52,6 @@ const (
 	DefaultChunkSize = conf.DefaultChunkSize
 	// DefaultPartSize is the size of S3 direct upload parts.
 	DefaultPartSize = conf.DefaultChunkSize
-	// DefaultPartConcurrency bounds parallel S3 part uploads in UploadFile.
-	DefaultPartConcurrency = conf.DefaultTransferParallel
 	// DefaultS3PollTimeout bounds the wait for an S3 upload to finish.
 	DefaultS3PollTimeout = 10 * time.Minute
 	// DefaultStallTimeout fails a request whose bodies move no byte this long.
@@ -66,8 +65,10 @@ const (
 
 // Limits of the API and of S3.
 const (
-	// MinS3PartSize is the smallest S3 part except the last.
-	MinS3PartSize = 5 << 20
+	// MinS3PartSize is the smallest S3 part except the last: S3's
+	// multipart minimum, defined once as the configuration's smallest chunk
+	// (package conf cannot import this one).
+	MinS3PartSize = conf.MinChunkSize
 	// MaxS3Parts is the largest number of parts of one S3 upload.
 	MaxS3Parts = 10000
 	// MaxNotesLength is the longest note of a node, in characters.
@@ -100,15 +101,12 @@ type Config struct {
 	// DefaultMinBackoff and DefaultMaxBackoff.
 	MinBackoff, MaxBackoff time.Duration
 	// ChunkSize is the proxy chunk size; zero means DefaultChunkSize. It is
-	// rounded down to a multiple of 16 bytes.
+	// rounded down to a multiple of crypto.SegmentAlign.
 	ChunkSize int64
 	// PartSize is the S3 part size; zero means DefaultPartSize. It is raised
 	// to MinS3PartSize and as far as needed to stay within MaxS3Parts, and
-	// rounded to a multiple of 16 bytes.
+	// rounded up to a multiple of crypto.SegmentAlign.
 	PartSize int64
-	// PartConcurrency bounds parallel S3 part uploads in UploadFile; zero
-	// means DefaultPartConcurrency.
-	PartConcurrency int
 	// S3PollTimeout bounds the wait for an S3 upload to finish; zero means
 	// DefaultS3PollTimeout.
 	S3PollTimeout time.Duration
@@ -173,12 +171,9 @@ func (c *Config) setDefaults() {
 	if c.ChunkSize == 0 {
 		c.ChunkSize = DefaultChunkSize
 	}
-	c.ChunkSize &^= 15
+	c.ChunkSize = crypto.AlignDown(c.ChunkSize)
 	if c.PartSize == 0 {
 		c.PartSize = DefaultPartSize
-	}
-	if c.PartConcurrency == 0 {
-		c.PartConcurrency = DefaultPartConcurrency
 	}
 	if c.S3PollTimeout == 0 {
 		c.S3PollTimeout = DefaultS3PollTimeout
@@ -220,9 +215,6 @@ func (c Config) Validate() error {
 	}
 	if c.ChunkSize < 16 {
 		errs = append(errs, fmt.Errorf("dracoon.Config.ChunkSize %d is too small", c.ChunkSize))
-	}
-	if c.PartConcurrency < 1 {
-		errs = append(errs, fmt.Errorf("dracoon.Config.PartConcurrency %d must be positive", c.PartConcurrency))
 	}
 	if c.MissingKeysPageSize < 1 || c.MissingKeysPageSize > maxMissingKeysLimit {
 		errs = append(errs, fmt.Errorf("dracoon.Config.MissingKeysPageSize %d must be 1..%d", c.MissingKeysPageSize, maxMissingKeysLimit))

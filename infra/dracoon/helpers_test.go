@@ -1,7 +1,6 @@
 package dracoon
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -169,7 +168,7 @@ func (e *env) client(user, password, encPw string, mod ...func(*Config)) *Client
 		BaseURL: e.URL, Login: user, Password: conf.Secret(password),
 		ClientID: testClientID, ClientSecret: testClientSecret, EncryptionPassword: conf.Secret(encPw),
 		Timeout: 10 * time.Second, MinBackoff: 5 * time.Millisecond, MaxBackoff: 1500 * time.Millisecond,
-		ChunkSize: 64 << 10, PartSize: MinS3PartSize, PartConcurrency: 3,
+		ChunkSize: 64 << 10, PartSize: MinS3PartSize,
 		HTTPClient: &http.Client{Transport: newTransport(10*time.Second, nil)},
 	}
 	for _, m := range mod {
@@ -218,15 +217,15 @@ func randomData(t *testing.T, n int) ([]byte, [32]byte) {
 	return b, sha256.Sum256(b)
 }
 
+// testPartsInFlight is how many S3 direct parts the tests' uploads write
+// at once.
+const testPartsInFlight = 3
+
 // upload encrypts and uploads data as name into room with a fresh key.
 func upload(t *testing.T, c *Client, room int64, name string, data []byte) Node {
 	t.Helper()
-	key, err := crypto.GenerateFileKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := c.UploadFile(context.Background(), UploadSpec{ParentID: room, Name: name, Size: int64(len(data)),
-		ExpireAt: time.Now().Add(24 * time.Hour), Notes: "test upload", Resolution: ResolveFail}, bytes.NewReader(data), key)
+	n, err := putFile(context.Background(), c, UploadSpec{ParentID: room, Name: name, Size: int64(len(data)),
+		ExpireAt: time.Now().Add(24 * time.Hour), Notes: "test upload", Resolution: ResolveFail}, data, testPartsInFlight, nil)
 	if err != nil {
 		t.Fatalf("upload %s (%d bytes): %v", name, len(data), err)
 	}

@@ -8,7 +8,6 @@ package dracoon
 // (ErrOutcomeUnknown) and a second delivery finds the file.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator"
 	"github.com/recording-storage/recording-storage/infra/errclass"
 	"github.com/recording-storage/recording-storage/messages"
@@ -91,12 +89,8 @@ func (f lostFault) client(e *env, mod ...func(*Config)) *Client {
 // uploadDefault uploads data as name with a fresh key and the default
 // resolution strategy (what callers get without choosing one).
 func uploadDefault(c *Client, room int64, name string, data []byte) (Node, error) {
-	key, err := crypto.GenerateFileKey(nil)
-	if err != nil {
-		return Node{}, err
-	}
-	return c.UploadFile(context.Background(), UploadSpec{ParentID: room, Name: name, Size: int64(len(data))},
-		bytes.NewReader(data), key)
+	return putFile(context.Background(), c, UploadSpec{ParentID: room, Name: name, Size: int64(len(data))}, data,
+		testPartsInFlight, nil)
 }
 
 // uploadParts uploads data as name through the Upload API one part after

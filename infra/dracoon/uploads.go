@@ -1,43 +1,26 @@
 package dracoon
 
 import (
-	"bytes"
 	"context"
 	"crypto/md5"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
-	"io"
-	"mime/multipart"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/sirupsen/logrus"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
 	"github.com/recording-storage/recording-storage/infra/errclass"
 	"github.com/recording-storage/recording-storage/messages"
 )
 
-// Upload tuning.
-const (
-	// presignBatch is how many presigned URLs are requested at once.
-	presignBatch = 100
-	// presignMaxAge is how long a presigned URL is used after it was issued.
-	presignMaxAge = 30 * time.Minute
-	// cancelTimeout bounds the cancellation of a failed upload.
-	cancelTimeout = 30 * time.Second
-	// pollFirst is the wait before the first status poll of an S3
-	// completion; each further wait is pollGrowth times longer, at most
-	// pollMax. A server that assembles a file within 400 ms is polled
-	// twice at most.
-	pollFirst, pollGrowth, pollMax = 100 * time.Millisecond, 3, 2 * time.Second
-)
+// CancelTimeout bounds the work on an upload channel that runs detached
+// from a context that may have ended: the cancellation of a failed upload,
+// and a creation whose channel must be known to be cancelled.
+const CancelTimeout = 30 * time.Second
 
 // ResolutionStrategy says what completing an upload does when a file of the
 // same name exists.
@@ -118,12 +101,6 @@ type Upload struct {
 	mpType         string
 }
 
-// presigned is one presigned part URL.
-type presigned struct {
-	url    string
-	issued time.Time
-}
-
 // StartUpload opens an upload channel for spec: S3 direct when the server's
 // system info reports S3 storage, else proxy chunks. A parent room that is
 // gone gives an error wrapping ErrRoomNotFound.
@@ -167,16 +144,6 @@ func (c *Client) StartUpload(ctx context.Context, spec UploadSpec) (*Upload, err
 	return u, nil
 }
 
-// s3PartSize is the part size for size bytes: at least want and
-// MinS3PartSize, large enough for MaxS3Parts, a multiple of 16.
-func s3PartSize(size, want int64) int64 {
-	ps := max(want, MinS3PartSize)
-	if n := (size + MaxS3Parts - 1) / MaxS3Parts; n > ps {
-		ps = n
-	}
-	return (ps + 15) &^ 15
-}
-
 // partCount is the number of parts of size bytes; an empty file has one
 // empty part.
 func partCount(size, partSize int64) int {
@@ -193,7 +160,8 @@ func (u *Upload) ID() string { return u.id }
 // rather than through the proxy (in order).
 func (u *Upload) Direct() bool { return u.direct }
 
-// PartSize is the length of every part but the last, a multiple of 16.
+// PartSize is the length of every part but the last, a multiple of
+// crypto.SegmentAlign.
 func (u *Upload) PartSize() int64 { return u.partSize }
 
 // Parts is the number of parts, numbered from 1.
@@ -203,11 +171,6 @@ func (u *Upload) Parts() int { return u.parts }
 func (u *Upload) PartRange(n int) (offset, length int64) {
 	offset = int64(n-1) * u.partSize
 	return offset, min(u.partSize, u.spec.Size-offset)
-}
-
-// contentRange is the Content-Range of a chunk: inclusive end, total size.
-func contentRange(offset, length, total int64) string {
-	return fmt.Sprintf("bytes %d-%d/%d", offset, offset+length-1, total)
 }
 
 // WritePart uploads part n (1-based), the encrypted bytes at offset, which
@@ -260,171 +223,6 @@ func (u *Upload) open() error {
 		return fmt.Errorf("%w: %w", ErrUploadClosed, u.closed)
 	}
 	return nil
-}
-
-// initMultipart prepares the multipart/form-data framing of proxy chunks
-// (a part named "file", as the document describes the body).
-func (u *Upload) initMultipart() {
-	var b bytes.Buffer
-	mw := multipart.NewWriter(&b)
-	_, _ = mw.CreateFormFile("file", "chunk")
-	u.mpHead = bytes.Clone(b.Bytes())
-	b.Reset()
-	_ = mw.Close()
-	u.mpTail = bytes.Clone(b.Bytes())
-	u.mpType = mw.FormDataContentType()
-}
-
-// postChunk sends one proxy chunk and checks the returned size and MD5
-// against known, or, when known is nil, the MD5 computed while it is sent.
-func (u *Upload) postChunk(ctx context.Context, n int, offset int64, data []byte, known *[md5.Size]byte) error {
-	u.proxyMu.Lock()
-	defer u.proxyMu.Unlock()
-	u.mu.Lock()
-	next := u.next
-	u.mu.Unlock()
-	if n != next {
-		return fmt.Errorf("cannot write chunk %d: proxy chunks go in order, next is %d: %w", n, next, ErrBadPart)
-	}
-	if len(data) > 0 {
-		total := int64(len(u.mpHead)) + int64(len(data)) + int64(len(u.mpTail))
-		var (
-			cr  chunkUploadResponse
-			sum hash.Hash // MD5 of the chunk, computed while it is sent, when not known
-		)
-		// A chunk whose answer was lost is sent again at the same range;
-		// the server overwrites it (idempotent).
-		err := u.c.call(ctx, &request{method: http.MethodPost, rawURL: u.url, route: "POST /v4/uploads/{token}",
-			payload: func() (io.Reader, int64, string) {
-				var body io.Reader = bytes.NewReader(data)
-				if known == nil {
-					sum = md5.New()
-					body = io.TeeReader(body, sum)
-				}
-				return io.MultiReader(bytes.NewReader(u.mpHead), body, bytes.NewReader(u.mpTail)), total, u.mpType
-			},
-			header: http.Header{"Content-Range": {contentRange(offset, int64(len(data)), u.spec.Size)}},
-			noAuth: true, ok: []int{http.StatusCreated}, idempotent: true}, &cr)
-		if err != nil {
-			return fmt.Errorf("cannot upload chunk %d: %w", n, err)
-		}
-		want := known
-		if want == nil {
-			want = (*[md5.Size]byte)(sum.Sum(nil))
-		}
-		if cr.Size != int64(len(data)) || !strings.EqualFold(cr.Hash, hex.EncodeToString(want[:])) {
-			return fmt.Errorf("cannot upload chunk %d: server has %d bytes with MD5 %s: %w", n, cr.Size, cr.Hash, ErrChecksum)
-		}
-	}
-	u.mu.Lock()
-	u.next++
-	u.mu.Unlock()
-	return nil
-}
-
-// presignedRoute labels requests to presigned S3 part URLs in errors and
-// logs (the URL itself is a bearer secret).
-const presignedRoute = "PUT {presigned S3 URL}"
-
-// maxURLRenewals bounds how often the presigned URL of one part is renewed
-// after the S3 endpoint refused it (expired).
-const maxURLRenewals = 3
-
-// putPart uploads one S3 part to its presigned URL and records its ETag. A
-// URL the S3 endpoint refuses (403: expired) is requested again.
-func (u *Upload) putPart(ctx context.Context, n int, data []byte) error {
-	for renewals := 0; ; renewals++ {
-		pu, err := u.partURL(ctx, n)
-		if err != nil {
-			return err
-		}
-		var etag string
-		err = u.c.do(ctx, &request{method: http.MethodPut, rawURL: pu, route: presignedRoute,
-			payload: func() (io.Reader, int64, string) { return bytes.NewReader(data), int64(len(data)), "" },
-			noAuth:  true, s3: true, idempotent: true}, func(resp *http.Response) error {
-			defer resp.Body.Close()
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-			if etag = strings.Trim(resp.Header.Get("ETag"), `"`); etag == "" {
-				return &DecodeError{Op: presignedRoute, Err: errors.New("no ETag")}
-			}
-			return nil
-		})
-		if IsStatus(err, http.StatusForbidden) && renewals < maxURLRenewals {
-			u.log.WithField("part", n).Info("dracoon presigned URL refused, requesting a new one")
-			u.mu.Lock()
-			delete(u.urls, n)
-			u.mu.Unlock()
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("cannot upload part %d: %w", n, err)
-		}
-		u.mu.Lock()
-		u.etags[n] = etag
-		delete(u.urls, n)
-		u.mu.Unlock()
-		return nil
-	}
-}
-
-// partURL returns a fresh presigned URL for part n, requesting a batch of
-// equally sized parts (or the shorter last part alone) when needed.
-func (u *Upload) partURL(ctx context.Context, n int) (string, error) {
-	lookup := func() (string, bool) {
-		u.mu.Lock()
-		defer u.mu.Unlock()
-		p, ok := u.urls[n]
-		return p.url, ok && time.Since(p.issued) < presignMaxAge
-	}
-	if s, ok := lookup(); ok {
-		return s, nil
-	}
-	select {
-	case u.urlSem <- struct{}{}:
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
-	defer func() { <-u.urlSem }()
-	if s, ok := lookup(); ok {
-		return s, nil
-	}
-	_, length := u.PartRange(n)
-	first, last := n, n
-	if length == u.partSize {
-		// Full parts share one size: batch them, up to the last full part.
-		lastFull := u.parts
-		if _, l := u.PartRange(u.parts); l != u.partSize {
-			lastFull--
-		}
-		last = min(n+presignBatch-1, lastFull)
-	}
-	var list presignedURLList
-	err := u.c.call(ctx, &request{method: http.MethodPost, path: "/v4/nodes/files/uploads/" + u.id + "/s3_urls",
-		route: "POST /v4/nodes/files/uploads/{upload_id}/s3_urls",
-		body:  presignedURLsRequest{Size: length, FirstPartNumber: first, LastPartNumber: last},
-		ok:    []int{http.StatusCreated}, idempotent: true}, &list)
-	if err != nil {
-		return "", fmt.Errorf("cannot get presigned URLs for parts %d-%d: %w", first, last, err)
-	}
-	for _, p := range list.URLs {
-		if err := u.c.checkURL(ctx, p.URL, "presigned URL", true); err != nil {
-			return "", fmt.Errorf("cannot upload part %d: %w", p.PartNumber, err)
-		}
-	}
-	now := time.Now()
-	u.mu.Lock()
-	for _, p := range list.URLs {
-		if p.PartNumber >= first && p.PartNumber <= last {
-			if _, done := u.etags[p.PartNumber]; !done {
-				u.urls[p.PartNumber] = presigned{url: p.URL, issued: now}
-			}
-		}
-	}
-	u.mu.Unlock()
-	if s, ok := lookup(); ok {
-		return s, nil
-	}
-	return "", &DecodeError{Op: "POST /v4/nodes/files/uploads/{upload_id}/s3_urls", Err: fmt.Errorf("no URL for part %d", n)}
 }
 
 // maxCompletions bounds how often a completion whose answer was lost is
@@ -495,50 +293,6 @@ func (u *Upload) Complete(ctx context.Context, fk crypto.FileKey) (Node, error) 
 	return n, nil
 }
 
-// completeProxy sends the completion of a proxy upload. A conflict, or an
-// answer lost, is resolved by looking the file up.
-func (u *Upload) completeProxy(ctx context.Context, fk crypto.FileKey) (Node, error) {
-	var last error
-	for try := 0; try < maxCompletions; try++ {
-		if try > 0 {
-			if err := sleep(ctx, u.c.backoff(try-1)); err != nil {
-				return Node{}, err
-			}
-		}
-		var n Node
-		err := u.c.call(ctx, &request{method: http.MethodPut, rawURL: u.url, route: "PUT /v4/uploads/{token}",
-			body: completeUploadRequest{ResolutionStrategy: string(u.spec.Resolution), FileKey: &fk},
-			ok:   []int{http.StatusCreated, http.StatusAccepted}, noAuth: true}, &n)
-		switch {
-		case err == nil:
-			return n, nil
-		case ctx.Err() != nil:
-			return Node{}, unknownOutcome(ctx.Err())
-		case IsStatus(err, http.StatusConflict) && u.spec.Resolution == ResolveFail:
-			// The name is taken: by this file from an earlier delivery, or not.
-			return u.adopt(ctx, err, true)
-		case IsStatus(err, http.StatusNotFound) && try == 0:
-			// The channel is unknown: expired, or consumed by an earlier run.
-			n, aerr := u.adopt(ctx, err, false)
-			if errors.Is(aerr, errNotFound) {
-				return Node{}, fmt.Errorf("cannot complete upload: %w", err)
-			}
-			return n, aerr
-		case errclass.IsPermanent(err) && !IsStatus(err, http.StatusNotFound):
-			return Node{}, fmt.Errorf("cannot complete upload: %w", err)
-		}
-		// The answer was lost (or a 404 after such a loss: the channel was
-		// consumed): the file may exist.
-		last = err
-		n, aerr := u.adopt(ctx, err, true)
-		if !errors.Is(aerr, errNotFound) {
-			return n, aerr
-		}
-		u.log.WithError(err).WithField("try", try+1).Warn("dracoon completion answer lost and no file yet, completing again")
-	}
-	return Node{}, fmt.Errorf("cannot complete upload after %d tries, no file %q appeared: %w: %w", maxCompletions, u.spec.Name, ErrOutcomeUnknown, last)
-}
-
 // errNotFound reports a lookup that found no file of the name.
 var errNotFound = errors.New("no file of that name")
 
@@ -567,7 +321,7 @@ func (u *Upload) adopt(ctx context.Context, cause error, mayExist bool) (Node, e
 	u.log.WithFields(logrus.Fields{"node_id": n.ID, "cause": cause.Error()}).Info("dracoon completion resolved by lookup")
 	// This channel has not produced a file if the found one is older:
 	// delete it (a consumed channel answers 404, which counts as deleted).
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CancelTimeout)
 	defer cancel()
 	if derr := u.deleteChannel(cctx); derr != nil {
 		u.log.WithError(derr).Debug("dracoon cannot delete the channel after lookup")
@@ -579,110 +333,6 @@ func (u *Upload) adopt(ctx context.Context, cause error, mayExist bool) (Node, e
 // flight) as ErrOutcomeUnknown.
 func unknownOutcome(err error) error {
 	return fmt.Errorf("upload completion interrupted: %w: %w", ErrOutcomeUnknown, err)
-}
-
-// completeS3 asks the server to assemble the parts and polls until it has.
-// A completion whose answer was lost is sent again only when the status
-// shows the server did not receive it.
-func (u *Upload) completeS3(ctx context.Context, parts []s3Part, fk crypto.FileKey) (Node, error) {
-	body := completeS3Request{Parts: parts, ResolutionStrategy: string(u.spec.Resolution), FileKey: &fk}
-	for try := 0; ; try++ {
-		err := u.c.call(ctx, &request{method: http.MethodPut, path: "/v4/nodes/files/uploads/" + u.id + "/s3",
-			route: "PUT /v4/nodes/files/uploads/{upload_id}/s3", body: body, ok: []int{http.StatusAccepted}}, nil)
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return Node{}, unknownOutcome(ctx.Err())
-		}
-		if IsStatus(err, http.StatusConflict) && u.spec.Resolution == ResolveFail {
-			return u.adoptOrConflict(ctx, err)
-		}
-		if errclass.IsPermanent(err) && !IsStatus(err, http.StatusNotFound) {
-			return Node{}, fmt.Errorf("cannot complete S3 upload: %w", err)
-		}
-		// Lost answer (or 404 after one): did the server receive it?
-		st, serr := u.status(ctx)
-		switch {
-		case IsStatus(serr, http.StatusNotFound):
-			return u.adoptOrConflict(ctx, err)
-		case serr != nil:
-			return Node{}, fmt.Errorf("cannot complete S3 upload (%w), and cannot get its status: %w: %w", err, ErrOutcomeUnknown, serr)
-		case st.Status != uploadStatusTransfer:
-			return u.pollS3(ctx, st) // received
-		case try+1 >= maxCompletions:
-			return Node{}, fmt.Errorf("cannot complete S3 upload after %d tries: %w", maxCompletions, err)
-		}
-		u.log.WithError(err).Warn("dracoon S3 completion not received, sending it again")
-		if err := sleep(ctx, u.c.backoff(try)); err != nil {
-			return Node{}, err
-		}
-	}
-	return u.pollS3(ctx, uploadStatus{})
-}
-
-// adoptOrConflict resolves a completion that met a taken name or a
-// vanished channel by looking the file up.
-func (u *Upload) adoptOrConflict(ctx context.Context, cause error) (Node, error) {
-	n, err := u.adopt(ctx, cause, true)
-	if errors.Is(err, errNotFound) {
-		return Node{}, fmt.Errorf("cannot complete upload (%w) and no file %q exists: %w", cause, u.spec.Name, ErrOutcomeUnknown)
-	}
-	return n, err
-}
-
-// status returns the status of the S3 upload.
-func (u *Upload) status(ctx context.Context) (uploadStatus, error) {
-	var st uploadStatus
-	err := u.c.call(ctx, &request{method: http.MethodGet, path: "/v4/nodes/files/uploads/" + u.id,
-		route: "GET /v4/nodes/files/uploads/{upload_id}", idempotent: true}, &st)
-	return st, err
-}
-
-// pollS3 polls the status of a received S3 completion until it is done,
-// starting from st when it is already known.
-func (u *Upload) pollS3(ctx context.Context, st uploadStatus) (Node, error) {
-	deadline := time.Now().Add(u.c.cfg.S3PollTimeout)
-	for wait := pollFirst; ; wait = min(wait*pollGrowth, pollMax) {
-		if st.Status == "" {
-			if err := sleep(ctx, wait); err != nil {
-				return Node{}, unknownOutcome(err)
-			}
-			var err error
-			if st, err = u.status(ctx); err != nil {
-				if IsStatus(err, http.StatusNotFound) {
-					return u.adoptOrConflict(ctx, err)
-				}
-				if ctx.Err() != nil {
-					return Node{}, unknownOutcome(ctx.Err())
-				}
-				return Node{}, fmt.Errorf("cannot get S3 upload status: %w: %w", ErrOutcomeUnknown, err)
-			}
-		}
-		switch st.Status {
-		case uploadStatusDone:
-			if st.Node == nil {
-				return Node{}, &DecodeError{Op: "GET /v4/nodes/files/uploads/{upload_id}", Err: errors.New("done without node")}
-			}
-			return *st.Node, nil
-		case uploadStatusError:
-			ae := &APIError{Op: "S3 upload assembly", Status: http.StatusInternalServerError}
-			if d := st.ErrorDetails; d != nil {
-				ae.Status, ae.Code, ae.Message, ae.DebugInfo = d.Code, d.Code, d.Message, d.DebugInfo
-				if d.ErrorCode != nil {
-					ae.ErrorCode = *d.ErrorCode
-				}
-			}
-			if ae.Status == http.StatusConflict && u.spec.Resolution == ResolveFail {
-				return u.adoptOrConflict(ctx, ae)
-			}
-			return Node{}, fmt.Errorf("cannot complete S3 upload: %w: %w", ErrUploadFailed, ae)
-		}
-		if time.Now().After(deadline) {
-			return Node{}, fmt.Errorf("cannot complete S3 upload: still %q after %s: %w", st.Status, u.c.cfg.S3PollTimeout, ErrOutcomeUnknown)
-		}
-		st = uploadStatus{}
-	}
 }
 
 // Cancel deletes the upload channel. It does nothing after a successful
@@ -723,7 +373,7 @@ func (u *Upload) fail(ctx context.Context, err error) error {
 	if !first {
 		return err
 	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CancelTimeout)
 	defer cancel()
 	if cerr := u.deleteChannel(cctx); cerr != nil {
 		u.log.WithError(cerr).Warn("dracoon cannot cancel failed upload")
@@ -744,98 +394,4 @@ func (c *Client) WrapFileKey(ctx context.Context, k crypto.PlainFileKey) (crypto
 		return crypto.FileKey{}, fmt.Errorf("cannot wrap file key: %w", err)
 	}
 	return fk, nil
-}
-
-// UploadFile encrypts spec.Size bytes read from r with key (a fresh key
-// without tag, see crypto.GenerateFileKey) and uploads them as one file.
-// Memory stays bounded by Config.PartConcurrency parts (S3) or one chunk
-// (proxy). On failure nothing is left on the server.
-func (c *Client) UploadFile(ctx context.Context, spec UploadSpec, r io.Reader, key crypto.PlainFileKey) (Node, error) {
-	sealer, err := crypto.NewSealer(key)
-	if err != nil {
-		return Node{}, fmt.Errorf("cannot upload %q: %w", spec.Name, err)
-	}
-	if _, err := c.PrivateKey(ctx); err != nil { // fail before sending anything
-		return Node{}, fmt.Errorf("cannot upload %q: %w", spec.Name, err)
-	}
-	u, err := c.StartUpload(ctx, spec)
-	if err != nil {
-		return Node{}, err
-	}
-	n, err := u.uploadFrom(ctx, sealer, r, key)
-	if err != nil {
-		return Node{}, u.fail(ctx, fmt.Errorf("cannot upload %q: %w", spec.Name, err))
-	}
-	return n, nil
-}
-
-// uploadFrom reads, seals and writes every part, then completes.
-func (u *Upload) uploadFrom(ctx context.Context, sealer *crypto.Sealer, r io.Reader, key crypto.PlainFileKey) (Node, error) {
-	workers := 1
-	if u.direct {
-		workers = u.c.cfg.PartConcurrency
-	}
-	buffers := make(chan []byte, workers)
-	for range workers {
-		buffers <- nil // allocated on first use
-	}
-	var (
-		segMu sync.Mutex
-		segs  = make([]crypto.Segment, 0, u.parts)
-	)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(workers)
-	readErr := func() error {
-		for n := 1; n <= u.parts; n++ {
-			var buf []byte
-			select {
-			case buf = <-buffers:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-			off, length := u.PartRange(n)
-			if int64(cap(buf)) < length {
-				buf = make([]byte, length)
-			}
-			buf = buf[:length]
-			if _, err := io.ReadFull(r, buf); err != nil {
-				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-					err = fmt.Errorf("%w: %w", ErrSizeMismatch, err)
-				}
-				return fmt.Errorf("cannot read part %d: %w", n, err)
-			}
-			g.Go(func() error {
-				defer func() { buffers <- buf }()
-				seg, err := sealer.Seal(off, buf, buf)
-				if err != nil {
-					return fmt.Errorf("cannot encrypt part %d: %w", n, err)
-				}
-				segMu.Lock()
-				segs = append(segs, seg)
-				segMu.Unlock()
-				return u.WritePart(gctx, n, off, buf)
-			})
-		}
-		return nil
-	}()
-	if err := g.Wait(); err != nil {
-		return Node{}, err
-	}
-	if readErr != nil {
-		return Node{}, readErr
-	}
-	var one [1]byte
-	if m, _ := io.ReadFull(r, one[:]); m > 0 {
-		return Node{}, fmt.Errorf("cannot upload more than %d bytes: %w", u.spec.Size, ErrSizeMismatch)
-	}
-	tag, err := sealer.Tag(segs)
-	if err != nil {
-		return Node{}, fmt.Errorf("cannot compute tag: %w", err)
-	}
-	key.Tag = tag
-	fk, err := u.c.WrapFileKey(ctx, key)
-	if err != nil {
-		return Node{}, err
-	}
-	return u.Complete(ctx, fk)
 }

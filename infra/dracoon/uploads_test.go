@@ -8,50 +8,83 @@ import (
 	"net/http"
 	"testing"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/recording-storage/recording-storage/infra/dracoon/crypto"
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator"
 	"github.com/recording-storage/recording-storage/infra/errclass"
 )
 
-// sealedUpload uploads data as name into room through an Upload, sealing
-// each part and writing it with write, and completes it.
-func sealedUpload(t *testing.T, c *Client, room int64, name string, data []byte,
-	write func(u *Upload, n int, off int64, part []byte) error) (Node, error) {
-	t.Helper()
-	ctx := context.Background()
+// partWriter writes part n of u, the sealed bytes at off.
+type partWriter func(u *Upload, n int, off int64, part []byte) error
+
+// putFile uploads data as spec with a fresh key through the Upload API, as
+// the transfer engine drives it (the one chunk pipeline is the engine's;
+// this is its protocol, for the client's own tests): the key pair is
+// unlocked before the channel opens, every part is sealed and written with
+// write (nil: WritePart), S3 direct parts up to inFlight at once (proxy
+// chunks one after another), and the tagged, wrapped key completes the
+// upload. Any failure closes and cancels the upload, as WritePart's and
+// Complete's own do.
+func putFile(ctx context.Context, c *Client, spec UploadSpec, data []byte, inFlight int, write partWriter) (Node, error) {
+	if write == nil {
+		write = func(u *Upload, n int, off int64, part []byte) error { return u.WritePart(ctx, n, off, part) }
+	}
 	key, err := crypto.GenerateFileKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := crypto.NewSealer(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := c.StartUpload(ctx, UploadSpec{ParentID: room, Name: name, Size: int64(len(data))})
 	if err != nil {
 		return Node{}, err
 	}
-	var segs []crypto.Segment
+	sealer, err := crypto.NewSealer(key)
+	if err != nil {
+		return Node{}, err
+	}
+	if _, err := c.PrivateKey(ctx); err != nil {
+		return Node{}, err
+	}
+	u, err := c.StartUpload(ctx, spec)
+	if err != nil {
+		return Node{}, err
+	}
+	segs := make([]crypto.Segment, u.Parts())
+	limit := 1
+	if u.Direct() {
+		limit = max(inFlight, 1)
+	}
+	var g errgroup.Group
+	g.SetLimit(limit)
 	for n := 1; n <= u.Parts(); n++ {
 		off, length := u.PartRange(n)
 		part := bytes.Clone(data[off : off+length])
-		seg, err := sealer.Seal(off, part, part)
-		if err != nil {
-			t.Fatal(err)
+		if segs[n-1], err = sealer.Seal(off, part, part); err != nil {
+			break
 		}
-		segs = append(segs, seg)
-		if err := write(u, n, off, part); err != nil {
-			return Node{}, err
-		}
+		g.Go(func() error { return write(u, n, off, part) })
 	}
-	if key.Tag, err = sealer.Tag(segs); err != nil {
-		t.Fatal(err)
+	if werr := g.Wait(); err == nil {
+		err = werr
 	}
-	fk, err := c.WrapFileKey(ctx, key)
+	if err == nil {
+		key.Tag, err = sealer.Tag(segs)
+	}
+	var fk crypto.FileKey
+	if err == nil {
+		fk, err = c.WrapFileKey(ctx, key)
+	}
 	if err != nil {
-		t.Fatal(err)
+		return Node{}, u.fail(ctx, err)
 	}
-	return u.Complete(ctx, fk)
+	n, err := u.Complete(ctx, fk)
+	if err != nil {
+		return Node{}, u.fail(ctx, err)
+	}
+	return n, nil
+}
+
+// sealedUpload uploads data as name into room, writing each part in order
+// with write.
+func sealedUpload(t *testing.T, c *Client, room int64, name string, data []byte, write partWriter) (Node, error) {
+	t.Helper()
+	return putFile(context.Background(), c, UploadSpec{ParentID: room, Name: name, Size: int64(len(data))}, data, 1, write)
 }
 
 // TestUpload_WritePartSum: a part written with its MD5 known is checked

@@ -25,14 +25,17 @@ import (
 
 // Defaults for zero values in Options.
 const (
-	// DefaultConcurrency lets the default transfer settings (every transfer
-	// worker with its chunks in flight) read without waiting for each other.
-	DefaultConcurrency = conf.DefaultTransferWorkers * conf.DefaultTransferParallel
 	// DefaultBodyRetries is how often a chunk whose body was cut off is read again.
 	DefaultBodyRetries = 3
 	// DefaultStallTimeout fails a read that moves no byte this long.
 	DefaultStallTimeout = conf.DefaultStallTimeout
 )
+
+// ReadConcurrency is the Concurrency that lets transferWorkers transfers,
+// each reading readAhead chunks ahead, read without waiting for each other.
+func ReadConcurrency(transferWorkers, readAhead int) int {
+	return transferWorkers * readAhead
+}
 
 // Sentinel errors, compared with errors.Is. All are Permanent.
 var (
@@ -50,7 +53,7 @@ var (
 type Options struct {
 	// Concurrency is the most ranged GETs in flight at once through the
 	// Source, over all callers; ReadChunk waits for a free slot. Default
-	// DefaultConcurrency.
+	// ReadConcurrency of the default transfer settings.
 	Concurrency int
 	// BodyRetries is how often ReadChunk repeats a GET whose body was cut
 	// off mid-stream (the SDK's retryer covers the request, not the body).
@@ -89,7 +92,7 @@ type Source struct {
 // New returns a Source that uses client.
 func New(client *s3.Client, opts Options) *Source {
 	if opts.Concurrency <= 0 {
-		opts.Concurrency = DefaultConcurrency
+		opts.Concurrency = ReadConcurrency(conf.DefaultTransferWorkers, conf.DefaultTransferParallel)
 	}
 	switch {
 	case opts.BodyRetries == 0:

@@ -12,6 +12,7 @@ import (
 
 	"github.com/recording-storage/recording-storage/conf"
 	"github.com/recording-storage/recording-storage/handlers/steps"
+	"github.com/recording-storage/recording-storage/handlers/transfer"
 	"github.com/recording-storage/recording-storage/infra/awsclient"
 	"github.com/recording-storage/recording-storage/infra/configurator"
 	"github.com/recording-storage/recording-storage/infra/dracoon"
@@ -43,7 +44,7 @@ func Objects(ctx context.Context, cfg conf.Config) (*s3source.Source, error) {
 		return nil, err
 	}
 	client := awsclient.S3(awsCfg, cfg.AWS)
-	return s3source.New(client, s3source.Options{Concurrency: cfg.Stages.Transfer.Workers * cfg.S3.Parallel,
+	return s3source.New(client, s3source.Options{Concurrency: s3source.ReadConcurrency(cfg.Stages.Transfer.Workers, cfg.S3.Parallel),
 		StallTimeout: cfg.S3.StallTimeout}), nil
 }
 
@@ -62,7 +63,15 @@ func (a accounts) Account(acct conf.DracoonAccount) (steps.Account, error) {
 	if err != nil {
 		return nil, err // not a nil *Client in a non-nil interface
 	}
-	return c, nil
+	return account{c}, nil
+}
+
+// account is a client as the steps' Account: its uploads as the transfer
+// engine's (see transfer.Client).
+type account struct{ *dracoon.Client }
+
+func (a account) StartUpload(ctx context.Context, spec dracoon.UploadSpec) (transfer.Upload, error) {
+	return transfer.Client(a.Client).StartUpload(ctx, spec)
 }
 
 // SweepInstances returns what lists the instances the sweep covers:

@@ -33,6 +33,18 @@ import (
 // 2^32-2 blocks of 16 bytes (NIST SP 800-38D), about 64 GiB.
 const MaxFileSize = 1<<36 - 32
 
+// SegmentAlign is the alignment of segments, the AES block: a segment
+// starts at a multiple of SegmentAlign bytes, and every segment but the
+// file's last is a multiple of it long. Chunk and part sizes are therefore
+// multiples of it.
+const SegmentAlign = 16
+
+// AlignDown returns n rounded down to a multiple of SegmentAlign.
+func AlignDown(n int64) int64 { return n &^ (SegmentAlign - 1) }
+
+// AlignUp returns n rounded up to a multiple of SegmentAlign.
+func AlignUp(n int64) int64 { return AlignDown(n + SegmentAlign - 1) }
+
 // CheckSize returns an error wrapping ErrFileTooLarge when n bytes of
 // content cannot be encrypted as one file. Call it before starting an upload.
 func CheckSize(n int64) error {
@@ -164,8 +176,8 @@ func (g *gcmKey) nonceFor(offset int64) [16]byte {
 
 // checkSegment validates a segment's place and buffers.
 func checkSegment(offset int64, dst, src []byte) error {
-	if offset < 0 || offset%16 != 0 {
-		return fmt.Errorf("%w: offset %d is not a non-negative multiple of 16", ErrBadSegment, offset)
+	if offset < 0 || offset%SegmentAlign != 0 {
+		return fmt.Errorf("%w: offset %d is not a non-negative multiple of %d", ErrBadSegment, offset, SegmentAlign)
 	}
 	if offset > MaxFileSize || int64(len(src)) > MaxFileSize-offset {
 		return fmt.Errorf("%w: segment ends past %d bytes", ErrFileTooLarge, int64(MaxFileSize))
@@ -205,7 +217,7 @@ func (g *gcmKey) add(a *ghashAcc, seg Segment) error {
 	}
 	a.y = gfMul(a.y, a.pow).xor(seg.hash)
 	a.end += seg.Length
-	a.open = seg.Length%16 != 0
+	a.open = seg.Length%SegmentAlign != 0
 	return nil
 }
 

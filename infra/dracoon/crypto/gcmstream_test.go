@@ -444,3 +444,24 @@ func TestNewSealer_refuses_a_key_that_carries_a_tag(t *testing.T) {
 		t.Errorf("NewSealer of the fresh key: %v", err)
 	}
 }
+
+// TestAlign: sizes round to the segment alignment, the AES block.
+func TestAlign(t *testing.T) {
+	tests := []struct {
+		n, down, up int64
+	}{
+		{0, 0, 0}, {1, 0, 16}, {15, 0, 16}, {16, 16, 16}, {17, 16, 32},
+		{5<<20 + 1, 5 << 20, 5<<20 + 16}, {crypto.MaxFileSize, crypto.MaxFileSize, crypto.MaxFileSize},
+	}
+	if crypto.SegmentAlign != aes.BlockSize {
+		t.Fatalf("SegmentAlign %d, want the AES block, %d", crypto.SegmentAlign, aes.BlockSize)
+	}
+	for _, tt := range tests {
+		if got := crypto.AlignDown(tt.n); got != tt.down {
+			t.Errorf("AlignDown(%d) = %d, want %d", tt.n, got, tt.down)
+		}
+		if got := crypto.AlignUp(tt.n); got != tt.up {
+			t.Errorf("AlignUp(%d) = %d, want %d", tt.n, got, tt.up)
+		}
+	}
+}

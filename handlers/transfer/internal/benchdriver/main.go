@@ -137,7 +137,7 @@ func run(ctx context.Context, o options) (Result, error) {
 	if o.variant != "raw_s3" {
 		dc, err = dracoon.New(dracoon.Config{BaseURL: o.dracoonURL, Login: emulatortest.ServiceLogin, Password: emulatortest.ServicePassword,
 			EncryptionPassword: emulatortest.ServiceEncryptionPassword, ClientID: emulatortest.ClientID, ClientSecret: emulatortest.ClientSecret,
-			ChunkSize: o.chunk, PartSize: o.chunk, PartConcurrency: o.parts})
+			ChunkSize: o.chunk, PartSize: o.chunk})
 		if err != nil {
 			return res, err
 		}
@@ -184,7 +184,7 @@ func run(ctx context.Context, o options) (Result, error) {
 	case "sequential":
 		res.Parts, res.PartSize, err = sequential(ctx, src, dc, obj, rooms[0], o)
 	case "engine":
-		_, err = transfer.New(src, dc, transfer.Options{ReadAhead: o.readAhead, PartsInFlight: o.parts}).
+		_, err = transfer.New(src, transfer.Client(dc), transfer.Options{ReadAhead: o.readAhead, PartsInFlight: o.parts}).
 			Transfer(ctx, transfer.Job{ID: o.name, Files: []transfer.File{{Object: obj, Name: o.name}}, Targets: rooms})
 	case "raw_dracoon":
 		res.Parts, res.PartSize, err = rawDracoon(ctx, dc, obj.Size, rooms[0], data, o)
