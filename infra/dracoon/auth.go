@@ -174,7 +174,11 @@ func (c *Client) tokenGrant(ctx context.Context, form url.Values) (*tokenRespons
 		payload: func() (io.Reader, int64, string) {
 			return strings.NewReader(encoded), int64(len(encoded)), "application/x-www-form-urlencoded"
 		},
-		noAuth: true, basicAuth: true, once: true,
+		// A grant is safe to repeat (a second token is harmless; a refresh
+		// token consumed by a lost answer falls back to the password), so
+		// a cut answer is transient; the request that needs the token
+		// repeats it (once).
+		noAuth: true, basicAuth: true, once: true, idempotent: true,
 	}, &tr)
 	if err != nil {
 		return nil, fmt.Errorf("cannot obtain access token (%s grant): %w", form.Get("grant_type"), err)
