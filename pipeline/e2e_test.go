@@ -56,6 +56,7 @@ type e2e struct {
 	svcAcct conf.DracoonAccount
 	steps   *steps.Service
 	log     *logrus.Logger
+	reg     *prometheus.Registry // the metrics of the last service started
 }
 
 func newE2E(t *testing.T) *e2e {
@@ -64,8 +65,8 @@ func newE2E(t *testing.T) *e2e {
 }
 
 // newE2EMode is newE2E with a DRACOON that takes S3 direct uploads (direct)
-// or proxy chunks.
-func newE2EMode(t *testing.T, direct bool) *e2e {
+// or proxy chunks; opts change the emulator's configuration (faults).
+func newE2EMode(t *testing.T, direct bool, opts ...func(*emulator.Config)) *e2e {
 	t.Helper()
 	cfg := awstest.Config(t)
 	cfg.Stages.Transport = conf.TransportAWS
@@ -89,7 +90,11 @@ func newE2EMode(t *testing.T, direct bool) *e2e {
 	rawKP, _ := json.Marshal(kp)
 	seed.Users = append(seed.Users, emulator.SeedUser{ID: carolID, UserName: "carol", Password: carolPass,
 		KeyPairs: []json.RawMessage{rawKP}})
-	emu := emulatortest.Start(t, emulator.Config{DataDir: t.TempDir(), Seed: seed, S3FinishDelay: -1})
+	emuCfg := emulator.Config{DataDir: t.TempDir(), Seed: seed, S3FinishDelay: -1}
+	for _, o := range opts {
+		o(&emuCfg)
+	}
+	emu := emulatortest.Start(t, emuCfg)
 
 	acct := conf.DracoonAccount{BaseURL: emu.URL, Login: emulatortest.ServiceLogin, Password: emulatortest.ServicePassword,
 		EncryptionPassword: emulatortest.ServiceEncryptionPassword, ClientID: emulatortest.ClientID,
@@ -124,9 +129,10 @@ func newE2EMode(t *testing.T, direct bool) *e2e {
 func (e *e2e) start(stages ...string) (*pipeline.Service, func()) {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	e.reg = prometheus.NewRegistry()
 	svc, err := pipeline.New(ctx, pipeline.Options{Config: e.cfg, Stages: stages, Steps: e.steps,
 		Instances: func(context.Context) ([]string, error) { return []string{e2eDomain}, nil },
-		Registry:  prometheus.NewRegistry(), Logger: e.log})
+		Registry:  e.reg, Logger: e.log})
 	if err != nil {
 		e.t.Fatal(err)
 	}
