@@ -65,8 +65,27 @@ func newE2E(t *testing.T) *e2e {
 }
 
 // newE2EMode is newE2E with a DRACOON that takes S3 direct uploads (direct)
-// or proxy chunks; opts change the emulator's configuration (faults).
-func newE2EMode(t *testing.T, direct bool, opts ...func(*emulator.Config)) *e2e {
+// or proxy chunks.
+func newE2EMode(t *testing.T, direct bool) *e2e {
+	t.Helper()
+	return newE2EWith(t, direct, e2eOptions{})
+}
+
+// e2eOptions change what newE2EWith builds; the zero value builds
+// newE2EMode's service.
+type e2eOptions struct {
+	// emulator changes the DRACOON emulator's configuration (faults).
+	emulator func(*emulator.Config)
+	// sourceS3 is the endpoint of the service's own S3 client, its reads
+	// and deletes (a netsim link to the stack's S3); empty: the stack's.
+	// The test's own client always talks to the stack's S3.
+	sourceS3 string
+	// stall is the service's s3.stall_timeout; zero: the default.
+	stall time.Duration
+}
+
+// newE2EWith is newE2EMode changed by opts.
+func newE2EWith(t *testing.T, direct bool, opts e2eOptions) *e2e {
 	t.Helper()
 	cfg := awstest.Config(t)
 	cfg.Stages.Transport = conf.TransportAWS
@@ -91,8 +110,8 @@ func newE2EMode(t *testing.T, direct bool, opts ...func(*emulator.Config)) *e2e 
 	seed.Users = append(seed.Users, emulator.SeedUser{ID: carolID, UserName: "carol", Password: carolPass,
 		KeyPairs: []json.RawMessage{rawKP}})
 	emuCfg := emulator.Config{DataDir: t.TempDir(), Seed: seed, S3FinishDelay: -1}
-	for _, o := range opts {
-		o(&emuCfg)
+	if opts.emulator != nil {
+		opts.emulator(&emuCfg)
 	}
 	emu := emulatortest.Start(t, emuCfg)
 
@@ -119,7 +138,13 @@ func newE2EMode(t *testing.T, direct bool, opts ...func(*emulator.Config)) *e2e 
 	if os.Getenv("RS_E2E_DEBUG") != "" {
 		log.SetLevel(logrus.DebugLevel)
 	}
-	objects := s3source.New(client, s3source.Options{})
+	source := client
+	if opts.sourceS3 != "" {
+		a := cfg.AWS
+		a.Endpoints.S3 = opts.sourceS3
+		source = awstest.S3(t, a)
+	}
+	objects := s3source.New(source, s3source.Options{StallTimeout: opts.stall})
 	return &e2e{t: t, cfg: cfg, emu: emu, s3: client, bucket: awstest.Bucket(t, client, "e2e"), svcAcct: acct,
 		steps: steps.New(cfg, instances, objects, nil, log), log: log}
 }

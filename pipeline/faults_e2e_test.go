@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"sort"
 	"strconv"
@@ -16,9 +17,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/sirupsen/logrus"
 
+	"github.com/recording-storage/recording-storage/infra/awsclient/awstest"
 	"github.com/recording-storage/recording-storage/infra/dracoon"
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator"
 	"github.com/recording-storage/recording-storage/infra/dracoon/emulator/emulatortest"
+	"github.com/recording-storage/recording-storage/infra/netsim"
 	"github.com/recording-storage/recording-storage/messages"
 )
 
@@ -114,10 +117,11 @@ func testDRACOONFaults(t *testing.T, seed int64, direct bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newE2EMode(t, direct, func(c *emulator.Config) { c.Faults = faults })
+	e := newE2EWith(t, direct, e2eOptions{emulator: func(c *emulator.Config) { c.Faults = faults }})
 	e.cfg.Stages.MaxDeliveries = 12 // the default: faults must not use up a job's deliveries
 	retries := &retryCounter{}
 	e.log.AddHook(retries)
+	e.start()
 
 	// Every writing route loses one answer after acting, and has one
 	// answer cut off, whatever the random draws.
@@ -145,82 +149,12 @@ func testDRACOONFaults(t *testing.T, seed int64, direct bool) {
 		e.emu.Emu.InjectFault(emulator.FaultRule{Method: http.MethodGet, PathPrefix: "/api/v4/nodes", Status: status, RetryAfter: time.Second})
 	}
 
-	type key struct {
-		name  string
-		sum   [32]byte
-		stamp messages.Stamp
-	}
-	type job struct {
-		meeting int
-		keys    []key
-	}
 	base := 91000
 	if direct {
 		base = 92000
 	}
-	e.start()
-	layout := [][]int{{0, 1000}, {256 << 10}, {5<<20 + 17, 100 << 10}, {6<<20 + 1}}
-	var jobs []job
-	for i := range faultJobs(t) {
-		sizes := layout[i%len(layout)]
-		j := job{meeting: base + i}
-		var names []string
-		for k, size := range sizes {
-			name := fmt.Sprintf("faults/%d-%d.mp4", j.meeting, k)
-			sum := e.put(name, size)
-			head, err := e.s3.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &e.bucket, Key: &name})
-			if err != nil {
-				t.Fatal(err)
-			}
-			j.keys = append(j.keys, key{name: name, sum: sum, stamp: messages.StampOf(e.bucket, name, aws.ToString(head.ETag), "")})
-			names = append(names, name)
-		}
-		jobs = append(jobs, j)
-		e.send(e.job(j.meeting, names...))
-	}
-
-	rooms := []string{"some room/sub-room", e2eDomain + "/live now"}
-	c := e.client(emulatortest.ServiceLogin, emulatortest.ServicePassword, emulatortest.ServiceEncryptionPassword)
-	members := map[string]*dracoon.Client{"alice": e.client("alice", "alice-password", "alice-encryption-password"),
-		"bob": e.client("bob", "bob-password", "bob-encryption-password")}
-	deadline := time.Now().Add(4*time.Minute + time.Duration(len(jobs))*10*time.Second)
-	for _, j := range jobs {
-		for _, k := range j.keys {
-			waitFor(t, time.Until(deadline), func() bool { return e.gone(k.name) })
-		}
-		for _, p := range rooms {
-			var files []dracoon.Node
-			waitFor(t, 30*time.Second, func() bool {
-				room, found, err := c.LookupRoomPath(context.Background(), emulatortest.ParentRoomID, p)
-				if err != nil || !found {
-					return false
-				}
-				files, err = c.FindFiles(context.Background(), room.ID, fmt.Sprintf("_%d_", j.meeting))
-				return err == nil
-			})
-			if len(files) != len(j.keys) {
-				t.Errorf("room %s holds %d files of meeting %d, want %d: %+v", p, len(files), j.meeting, len(j.keys), files)
-			}
-			for _, k := range j.keys {
-				var copies []dracoon.Node
-				for _, f := range files {
-					if k.stamp.Matches(f.Notes) {
-						copies = append(copies, f)
-					}
-				}
-				if len(copies) != 1 {
-					t.Errorf("room %s holds %d copies of %s, want 1", p, len(copies), k.name)
-					continue
-				}
-				for who, m := range members {
-					e.decrypts(m, who, copies[0].ID, k.sum, time.Minute)
-				}
-			}
-		}
-	}
-	if msgs := e.poisoned(1, 3*time.Second); len(msgs) != 0 {
-		t.Errorf("poisoned: %+v", msgs)
-	}
+	jobs := e.sendFaultJobs(base, faultJobs(t))
+	e.checkFaultJobs(jobs, 4*time.Minute+time.Duration(len(jobs))*10*time.Second)
 
 	injected := e.emu.Emu.Requests().Faults
 	for _, kind := range []string{"status-500", "status-429", "reset", "after-reset", "cut"} {
@@ -228,16 +162,7 @@ func testDRACOONFaults(t *testing.T, seed int64, direct bool) {
 			t.Errorf("no fault %s injected: %v", kind, injected)
 		}
 	}
-	stageRetries := 0.0
-	if mfs, err := e.reg.Gather(); err == nil {
-		for _, mf := range mfs {
-			if mf.GetName() == "recording_storage_retries_total" {
-				for _, m := range mf.GetMetric() {
-					stageRetries += m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
+	stageRetries := e.stageRetries()
 	if retries.count() == 0 {
 		t.Error("the DRACOON client retried no request")
 	}
@@ -250,5 +175,224 @@ func testDRACOONFaults(t *testing.T, seed int64, direct bool) {
 	sort.Strings(kinds)
 	t.Logf("seed %d, %d jobs, %d requests: %d faults injected (%s); DRACOON request retries %d, stage retries %.0f; %s",
 		seed, len(jobs), e.emu.Emu.Requests().Total, total, strings.Join(kinds, " "), retries.count(), stageRetries,
+		time.Since(start).Round(time.Second))
+}
+
+// stageRetries sums recording_storage_retries_total of the last service
+// started: the handlers' in-process retries.
+func (e *e2e) stageRetries() float64 {
+	e.t.Helper()
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	n := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == "recording_storage_retries_total" {
+			for _, m := range mf.GetMetric() {
+				n += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return n
+}
+
+// faultKey is one source of a fault suite's job.
+type faultKey struct {
+	name  string
+	sum   [32]byte
+	stamp messages.Stamp
+}
+
+// faultJob is one job of a fault suite: its meeting and its sources.
+type faultJob struct {
+	meeting int
+	keys    []faultKey
+}
+
+// faultRooms are the rooms every job goes to: the example message's target
+// and the instance rule's.
+var faultRooms = [...]string{"some room/sub-room", e2eDomain + "/live now"}
+
+// sendFaultJobs stores the sources of n jobs (meetings base, base+1, …;
+// one or two keys each, of 0 B to 6 MiB) and sends the jobs.
+func (e *e2e) sendFaultJobs(base, n int) []faultJob {
+	e.t.Helper()
+	layout := [][]int{{0, 1000}, {256 << 10}, {5<<20 + 17, 100 << 10}, {6<<20 + 1}}
+	var jobs []faultJob
+	for i := range n {
+		j := faultJob{meeting: base + i}
+		var names []string
+		for k, size := range layout[i%len(layout)] {
+			name := fmt.Sprintf("faults/%d-%d.mp4", j.meeting, k)
+			sum := e.put(name, size)
+			head, err := e.s3.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &e.bucket, Key: &name})
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			j.keys = append(j.keys, faultKey{name: name, sum: sum, stamp: messages.StampOf(e.bucket, name, aws.ToString(head.ETag), "")})
+			names = append(names, name)
+		}
+		jobs = append(jobs, j)
+		e.send(e.job(j.meeting, names...))
+	}
+	return jobs
+}
+
+// roomCopies returns, per key of j, the files of room that carry its
+// stamp, and the number of the room's files of j's meeting; ok is false
+// when the room could not be listed (yet).
+func (e *e2e) roomCopies(c *dracoon.Client, room string, j faultJob) (copies map[string][]dracoon.Node, files int, ok bool) {
+	r, found, err := c.LookupRoomPath(context.Background(), emulatortest.ParentRoomID, room)
+	if err != nil || !found {
+		return nil, 0, false
+	}
+	list, err := c.FindFiles(context.Background(), r.ID, fmt.Sprintf("_%d_", j.meeting))
+	if err != nil {
+		return nil, 0, false
+	}
+	copies = map[string][]dracoon.Node{}
+	for _, k := range j.keys {
+		for _, f := range list {
+			if k.stamp.Matches(f.Notes) {
+				copies[k.name] = append(copies[k.name], f)
+			}
+		}
+	}
+	return copies, len(list), true
+}
+
+// checkFaultJobs waits up to timeout for every source of jobs to be
+// removed, failing at once if one is gone while a room lacks its copy;
+// then checks that every room holds exactly one copy of every source (by
+// its stamp) and no other file of the meeting, that every member decrypts
+// each copy, and that nothing is poisoned.
+func (e *e2e) checkFaultJobs(jobs []faultJob, timeout time.Duration) {
+	e.t.Helper()
+	c := e.client(emulatortest.ServiceLogin, emulatortest.ServicePassword, emulatortest.ServiceEncryptionPassword)
+	deadline := time.Now().Add(timeout)
+	held := map[string]bool{} // sources gone and found in every room
+	for {
+		pending := 0
+		for _, j := range jobs {
+			for _, k := range j.keys {
+				if held[k.name] {
+					continue
+				}
+				if !e.gone(k.name) {
+					pending++
+					continue
+				}
+				// Gone: every room must hold it already (files are never
+				// removed, so a copy missing now was missing at the delete).
+				all := true
+				for _, room := range faultRooms {
+					copies, _, ok := e.roomCopies(c, room, j)
+					if !ok {
+						all = false // cannot tell yet; ask again
+						break
+					}
+					if len(copies[k.name]) == 0 {
+						e.t.Fatalf("s3://%s/%s is gone but room %s lacks its copy", e.bucket, k.name, room)
+					}
+				}
+				if !all {
+					pending++
+					continue
+				}
+				held[k.name] = true
+			}
+		}
+		if pending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%d sources not transferred and removed within %s", pending, timeout)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	members := map[string]*dracoon.Client{"alice": e.client("alice", "alice-password", "alice-encryption-password"),
+		"bob": e.client("bob", "bob-password", "bob-encryption-password")}
+	for _, j := range jobs {
+		for _, room := range faultRooms {
+			var (
+				copies map[string][]dracoon.Node
+				files  int
+			)
+			waitFor(e.t, 30*time.Second, func() bool {
+				var ok bool
+				copies, files, ok = e.roomCopies(c, room, j)
+				return ok
+			})
+			if files != len(j.keys) {
+				e.t.Errorf("room %s holds %d files of meeting %d, want %d", room, files, j.meeting, len(j.keys))
+			}
+			for _, k := range j.keys {
+				if len(copies[k.name]) != 1 {
+					e.t.Errorf("room %s holds %d copies of %s, want 1", room, len(copies[k.name]), k.name)
+					continue
+				}
+				for who, m := range members {
+					e.decrypts(m, who, copies[k.name][0].ID, k.sum, time.Minute)
+				}
+			}
+		}
+	}
+	if msgs := e.poisoned(1, 3*time.Second); len(msgs) != 0 {
+		e.t.Errorf("poisoned: %+v", msgs)
+	}
+}
+
+// s3FaultMix is the S3 fault suite's random faults on the service's S3
+// connections (netsim): 10% reset and 5% stalled within their first 4 MiB
+// of answers.
+var s3FaultMix = netsim.Faults{ResetRate: 0.10, StallRate: 0.05, Within: 4 << 20}
+
+// TestE2E_S3_faults runs whole jobs through every stage of the running
+// service with the service's S3 traffic (HEAD, ranged GETs, deletes) sent
+// through a netsim link to the stack's versitygw that resets connections
+// mid-stream, stops answers from flowing (the s3.stall_timeout watchdog,
+// 1 s here, must give up on them and read again) and refuses connections
+// for two seconds; seeded by RS_FAULT_SEED, sized by RS_FAULT_JOBS. Every
+// job completes, no source is removed before every room holds its copy,
+// nothing is poisoned.
+func TestE2E_S3_faults(t *testing.T) {
+	start := time.Now()
+	seed := faultSeed(t)
+	u, err := url.Parse(awstest.Config(t).AWS.Endpoints.S3)
+	if err != nil || u.Host == "" {
+		t.Fatalf("the stack's S3 endpoint %q: %v", awstest.Config(t).AWS.Endpoints.S3, err)
+	}
+	link, err := netsim.Start("127.0.0.1:0", u.Host, netsim.Profile{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = link.Close() })
+	mix := s3FaultMix
+	mix.Seed = seed
+	if err := link.SetFaults(mix); err != nil {
+		t.Fatal(err)
+	}
+	// Whatever the draws: a connection is reset after 3 MiB of answers and
+	// another stalls after 1 MiB, within ranged reads.
+	link.ResetNext(3 << 20)
+	link.StallNext(1 << 20)
+	t.Logf("RS_FAULT_SEED=%d, faults %+v", seed, mix)
+
+	const stall = time.Second
+	e := newE2EWith(t, true, e2eOptions{sourceS3: link.URL(), stall: stall})
+	e.cfg.Stages.MaxDeliveries = 12
+	e.cfg.S3.StallTimeout = stall
+	e.start()
+	// S3 is down as the jobs arrive: the first HEADs are refused.
+	link.Refuse(2 * time.Second)
+	jobs := e.sendFaultJobs(93000, faultJobs(t))
+	e.checkFaultJobs(jobs, 4*time.Minute+time.Duration(len(jobs))*10*time.Second)
+
+	got := link.Injected()
+	if got.Resets == 0 || got.Stalls == 0 || got.Refusal != 1 {
+		t.Errorf("faults injected %v, want resets, stalls and one refusal", got)
+	}
+	t.Logf("seed %d, %d jobs: S3 faults injected %v, stage retries %.0f; %s", seed, len(jobs), got, e.stageRetries(),
 		time.Since(start).Round(time.Second))
 }

@@ -86,6 +86,45 @@ func (l *Link) SetFaults(f Faults) error {
 	return nil
 }
 
+// ResetNext resets the next connection whose answers reach n bytes (of
+// those the random faults spared) right there; calls queue up, each
+// taken by one connection.
+func (l *Link) ResetNext(n int64) { l.r.force(connPlan{at: max(n, 0)}) }
+
+// StallNext stops the answers of the next connection whose answers reach
+// n bytes (of those the random faults spared) right there, until the
+// client closes it; calls queue up (with ResetNext), each taken by one
+// connection.
+func (l *Link) StallNext(n int64) { l.r.force(connPlan{at: max(n, 0), stall: true}) }
+
+// force queues plan for the next connection that reaches plan.at bytes.
+func (r *relay) force(plan connPlan) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.forced = append(r.forced, plan)
+	r.nforced.Add(1)
+}
+
+// claim takes the first queued plan (ResetNext, StallNext) that a
+// connection whose answers reach reach bytes, passed of them sent, meets;
+// its fault happens at the bytes it names, or at once if they were passed.
+func (r *relay) claim(passed, reach int64) (connPlan, bool) {
+	if r.nforced.Load() == 0 {
+		return none, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, p := range r.forced {
+		if p.at < reach {
+			r.forced = append(r.forced[:i], r.forced[i+1:]...)
+			r.nforced.Add(-1)
+			p.at = max(p.at, passed)
+			return p, true
+		}
+	}
+	return none, false
+}
+
 // Injected returns the faults injected so far.
 func (l *Link) Injected() FaultCounts {
 	r := l.r
@@ -165,7 +204,8 @@ type connPlan struct {
 // none is the plan of a connection without faults.
 var none = connPlan{at: -1}
 
-// draw decides the plan of a new connection. Call with mu held.
+// drawLocked decides the random plan of a new connection. Call with mu
+// held.
 func (r *relay) drawLocked() connPlan {
 	f := r.faults
 	if r.rng == nil || (f.ResetRate == 0 && f.StallRate == 0) {

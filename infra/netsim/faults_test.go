@@ -117,6 +117,41 @@ func TestFaults_each(t *testing.T) {
 	}
 }
 
+// TestFaults_forced: ResetNext and StallNext fault the next connections
+// that reach their bytes, in order, without random faults; the one after
+// is served whole.
+func TestFaults_forced(t *testing.T) {
+	t.Parallel()
+	const size = 100_000
+	l := faultLink(t, talker(t, size), Faults{})
+	short := faultLink(t, talker(t, 500), Faults{})
+	l.ResetNext(1000)
+	l.StallNext(2000)
+	// A connection to another link takes nothing.
+	c := dial(t, short.Addr())
+	if _, err := ask(c, 500, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if got := short.Injected(); got != (FaultCounts{}) {
+		t.Fatalf("another link injected %v", got)
+	}
+	for i, want := range []struct {
+		n   int
+		err error
+	}{{1000, syscall.ECONNRESET}, {2000, os.ErrDeadlineExceeded}, {size, nil}} {
+		c := dial(t, l.Addr())
+		n, err := ask(c, size, 500*time.Millisecond)
+		if n != want.n || !errors.Is(err, want.err) {
+			t.Errorf("connection %d: read %d bytes, %v; want %d, %v", i, n, err, want.n, want.err)
+		}
+		c.Close()
+	}
+	if got := l.Injected(); got != (FaultCounts{Resets: 1, Stalls: 1}) {
+		t.Errorf("Injected() = %v, want one reset and one stall", got)
+	}
+}
+
 // TestFaults_seeded: connections opened one after another meet the same
 // faults for the same seed, others for another seed, at about the rate.
 func TestFaults_seeded(t *testing.T) {

@@ -51,7 +51,7 @@ type relay struct {
 	addr     string // the address listened on, kept across refusals
 	upstream string
 	p        Profile
-	up, down atomic.Int64 // bytes delivered to the server, to the clients
+	up, down atomic.Int64  // bytes delivered to the server, to the clients
 	quit     chan struct{} // closed by close
 
 	mu       sync.Mutex
@@ -60,7 +60,9 @@ type relay struct {
 	closed   bool
 	refusing bool // Refuse: nothing listens until relisten
 	faults   Faults
-	rng      *rand.Rand // of faults; nil: none
+	rng      *rand.Rand   // of faults; nil: none
+	forced   []connPlan   // ResetNext, StallNext: plans for the next connections that reach them
+	nforced  atomic.Int64 // len(forced), read without mu
 	counts   FaultCounts
 	wg       sync.WaitGroup
 	pool     sync.Pool
@@ -157,8 +159,8 @@ func (r *relay) serve(client net.Conn, plan connPlan) {
 	gone := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); defer close(gone); r.pipe(server, client, &r.up, none, nil) }()
-	go func() { defer wg.Done(); r.pipe(client, server, &r.down, plan, gone) }()
+	go func() { defer wg.Done(); defer close(gone); r.pipe(server, client, &r.up, none, nil, false) }()
+	go func() { defer wg.Done(); r.pipe(client, server, &r.down, plan, gone, plan.at < 0) }()
 	wg.Wait()
 }
 
@@ -174,8 +176,9 @@ type chunk struct {
 // no faster than p.Bandwidth. At the end of src it half-closes dst; on an
 // error it closes both, as a broken link would. Once plan.at bytes have
 // passed it resets both connections, or (plan.stall) sends nothing more
-// until gone is closed and then closes both.
-func (r *relay) pipe(dst, src net.Conn, sent *atomic.Int64, plan connPlan, gone <-chan struct{}) {
+// until gone is closed and then closes both. With claim, a pipe without a
+// plan takes a queued one (claim) when it reaches its bytes.
+func (r *relay) pipe(dst, src net.Conn, sent *atomic.Int64, plan connPlan, gone <-chan struct{}, claim bool) {
 	queue := make(chan chunk, relayQueue)
 	held := semaphore.NewWeighted(relayHeld(r.p))
 	ctx, stop := context.WithCancel(context.Background())
@@ -220,6 +223,9 @@ func (r *relay) pipe(dst, src net.Conn, sent *atomic.Int64, plan connPlan, gone 
 				free = at.Add(time.Duration(float64(len(c.data)) / float64(r.p.Bandwidth) * float64(time.Second)))
 			}
 			data := c.data
+			if claim && plan.at < 0 {
+				plan, _ = r.claim(passed, passed+int64(len(data)))
+			}
 			fault := plan.at >= 0 && passed+int64(len(data)) > plan.at
 			if fault {
 				data = data[:plan.at-passed]
