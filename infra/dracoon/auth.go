@@ -135,7 +135,7 @@ func (c *Client) login(ctx context.Context) (*tokenResponse, error) {
 		a.backoff = min(2*a.backoff, c.cfg.MaxLoginBackoff)
 		c.log.WithField("login", c.cfg.Login).WithField("retry_at", a.nextLogin.UTC().Format(time.RFC3339)).
 			Warn("dracoon login refused; not tried again before retry_at")
-		return nil, err
+		return nil, fmt.Errorf("login refused: %w", err)
 	}
 	a.refused, a.backoff = nil, 0
 	c.log.WithField("login", c.cfg.Login).Debug("dracoon login")
