@@ -27,7 +27,7 @@ func runEmulator(ctx context.Context, args []string, s stdio) int {
 	listen := fs.String("listen", "127.0.0.1:8090", "address to listen on (port 0 picks a free port)")
 	dataDir := fs.String("data", "", "directory for the emulator state (required; created if missing)")
 	seedFile := fs.String("seed", "", "JSON seed file (see testdata/dracoon/README.md); only what is missing is created")
-	faultSpec := fs.String("faults", "", "fault injection, e.g. seed=42,500=0.05,429=0.05,retry-after=1,reset=0.02,latency=5ms,after-reset=0.01,after-502=0.01,after-delay=0.01,after-delay-for=90s (see testdata/dracoon/README.md)")
+	faultSpec := fs.String("faults", "", "fault injection, e.g. seed=42,500=0.05,429=0.05,retry-after=1,reset=0.02,latency=5ms,after-reset=0.01,after-502=0.01,after-delay=0.01,after-delay-for=90s,cut=0.01 (cut: the answer's body cut off midway; see testdata/dracoon/README.md)")
 	publicURL := fs.String("public-url", "", "scheme://host:port clients use to reach the emulator (default: http://LISTEN-ADDRESS)")
 	allowRemote := fs.Bool("allow-non-loopback", false, "allow listening on a non-loopback address (the emulator has no real security)")
 	finishDelay := fs.Duration("s3-finish-delay", emulator.DefaultS3FinishDelay, "how long a completed S3 upload stays \"finishing\"")

@@ -57,6 +57,7 @@ type e2e struct {
 	svcAcct conf.DracoonAccount
 	steps   *steps.Service
 	log     *logrus.Logger
+	reg     *prometheus.Registry // the metrics of the last service started
 }
 
 func newE2E(t *testing.T) *e2e {
@@ -67,6 +68,25 @@ func newE2E(t *testing.T) *e2e {
 // newE2EMode is newE2E with a DRACOON that takes S3 direct uploads (direct)
 // or proxy chunks.
 func newE2EMode(t *testing.T, direct bool) *e2e {
+	t.Helper()
+	return newE2EWith(t, direct, e2eOptions{})
+}
+
+// e2eOptions change what newE2EWith builds; the zero value builds
+// newE2EMode's service.
+type e2eOptions struct {
+	// emulator changes the DRACOON emulator's configuration (faults).
+	emulator func(*emulator.Config)
+	// sourceS3 is the endpoint of the service's own S3 client, its reads
+	// and deletes (a netsim link to the stack's S3); empty: the stack's.
+	// The test's own client always talks to the stack's S3.
+	sourceS3 string
+	// stall is the service's s3.stall_timeout; zero: the default.
+	stall time.Duration
+}
+
+// newE2EWith is newE2EMode changed by opts.
+func newE2EWith(t *testing.T, direct bool, opts e2eOptions) *e2e {
 	t.Helper()
 	cfg := awstest.Config(t)
 	cfg.Stages.Transport = conf.TransportAWS
@@ -90,7 +110,11 @@ func newE2EMode(t *testing.T, direct bool) *e2e {
 	rawKP, _ := json.Marshal(kp)
 	seed.Users = append(seed.Users, emulator.SeedUser{ID: carolID, UserName: "carol", Password: carolPass,
 		KeyPairs: []json.RawMessage{rawKP}})
-	emu := emulatortest.Start(t, emulator.Config{DataDir: t.TempDir(), Seed: seed, S3FinishDelay: -1})
+	emuCfg := emulator.Config{DataDir: t.TempDir(), Seed: seed, S3FinishDelay: -1}
+	if opts.emulator != nil {
+		opts.emulator(&emuCfg)
+	}
+	emu := emulatortest.Start(t, emuCfg)
 
 	acct := conf.DracoonAccount{BaseURL: emu.URL, Login: emulatortest.ServiceLogin, Password: emulatortest.ServicePassword,
 		EncryptionPassword: emulatortest.ServiceEncryptionPassword, ClientID: emulatortest.ClientID,
@@ -115,7 +139,13 @@ func newE2EMode(t *testing.T, direct bool) *e2e {
 	if os.Getenv("RS_E2E_DEBUG") != "" {
 		log.SetLevel(logrus.DebugLevel)
 	}
-	objects := s3source.New(client, s3source.Options{})
+	source := client
+	if opts.sourceS3 != "" {
+		a := cfg.AWS
+		a.Endpoints.S3 = opts.sourceS3
+		source = awstest.S3(t, a)
+	}
+	objects := s3source.New(source, s3source.Options{StallTimeout: opts.stall})
 	return &e2e{t: t, cfg: cfg, emu: emu, s3: client, bucket: awstest.Bucket(t, client, "e2e"), svcAcct: acct,
 		steps: steps.New(cfg, instances, objects, setup.Accounts(cfg, log), nil, log), log: log}
 }
@@ -125,9 +155,10 @@ func newE2EMode(t *testing.T, direct bool) *e2e {
 func (e *e2e) start(stages ...string) (*pipeline.Service, func()) {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	e.reg = prometheus.NewRegistry()
 	svc, err := pipeline.New(ctx, pipeline.Options{Config: e.cfg, Stages: stages, Steps: e.steps,
 		Instances: func(context.Context) ([]string, error) { return []string{e2eDomain}, nil },
-		Registry:  prometheus.NewRegistry(), Logger: e.log})
+		Registry:  e.reg, Logger: e.log})
 	if err != nil {
 		e.t.Fatal(err)
 	}

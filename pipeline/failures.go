@@ -78,6 +78,12 @@ func (f Failures) Middlewares() ([]message.HandlerMiddleware, error) {
 		return nil, errors.New("failures: a poison topic and publisher are required")
 	}
 	retry := f.Retry
+	// The timeout step below gives each attempt a context that ends with
+	// it: every retry must start from the message's own context, or it
+	// fails at once with context.Canceled, which reads as a stopping
+	// service, so the delivery would be released uncounted and come back
+	// for ever instead of reaching stages.max_deliveries.
+	retry.ResetContextOnRetry = true
 	retry.ShouldRetry = func(p middleware.RetryParams) bool {
 		if errclass.IsPermanent(p.Err) || stopping(p.Err) {
 			return false

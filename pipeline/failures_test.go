@@ -58,7 +58,8 @@ func TestFailures(t *testing.T) {
 			log.SetLevel(logrus.PanicLevel)
 			f := Failures{Stage: "transfer", Poison: pubsub, PoisonTopic: "poison", MaxDeliveries: 5,
 				Deliveries: func(*message.Message) int { return tt.deliveries },
-				Retry:      middleware.Retry{MaxRetries: 2, InitialInterval: time.Millisecond}, Logger: log}
+				Retry:      middleware.Retry{MaxRetries: 2, InitialInterval: time.Millisecond}, Logger: log,
+				Timeout: time.Minute} // each attempt gets a context of its own, which ends with it
 			mws, err := f.Middlewares()
 			if err != nil {
 				t.Fatal(err)
@@ -66,6 +67,9 @@ func TestFailures(t *testing.T) {
 			var calls atomic.Int32
 			h := func(msg *message.Message) ([]*message.Message, error) {
 				calls.Add(1)
+				if err := msg.Context().Err(); err != nil {
+					return nil, fmt.Errorf("attempt %d started with its context ended: %w", calls.Load(), err)
+				}
 				if tt.panics {
 					panic("boom")
 				}

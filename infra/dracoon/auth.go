@@ -135,7 +135,7 @@ func (c *Client) login(ctx context.Context) (*tokenResponse, error) {
 		a.backoff = min(2*a.backoff, c.cfg.MaxLoginBackoff)
 		c.log.WithField("login", c.cfg.Login).WithField("retry_at", a.nextLogin.UTC().Format(time.RFC3339)).
 			Warn("dracoon login refused; not tried again before retry_at")
-		return nil, err
+		return nil, fmt.Errorf("login refused: %w", err)
 	}
 	a.refused, a.backoff = nil, 0
 	c.log.WithField("login", c.cfg.Login).Debug("dracoon login")
@@ -174,7 +174,11 @@ func (c *Client) tokenGrant(ctx context.Context, form url.Values) (*tokenRespons
 		payload: func() (io.Reader, int64, string) {
 			return strings.NewReader(encoded), int64(len(encoded)), "application/x-www-form-urlencoded"
 		},
-		noAuth: true, basicAuth: true, once: true,
+		// A grant is safe to repeat (a second token is harmless; a refresh
+		// token consumed by a lost answer falls back to the password), so
+		// a cut answer is transient; the request that needs the token
+		// repeats it (once).
+		noAuth: true, basicAuth: true, once: true, idempotent: true,
 	}, &tr)
 	if err != nil {
 		return nil, fmt.Errorf("cannot obtain access token (%s grant): %w", form.Get("grant_type"), err)

@@ -311,7 +311,9 @@ func (r *request) label() string {
 
 // call sends req, retrying as shouldRetry says, and decodes a JSON response
 // into out (when not nil). A body cut off while it is decoded counts as a
-// failed attempt.
+// failed attempt: transient, or, for a request that is not idempotent (the
+// server accepted a write that must not be repeated blindly), of class
+// Unknown and not repeated.
 func (c *Client) call(ctx context.Context, req *request, out any) error {
 	return c.do(ctx, req, func(resp *http.Response) error {
 		defer resp.Body.Close()
@@ -324,7 +326,7 @@ func (c *Client) call(ctx context.Context, req *request, out any) error {
 			if body.N <= 0 {
 				return errclass.AsPermanent(fmt.Errorf("%s: the answer is larger than %d bytes: %w", req.label(), maxJSONBody, ErrAnswerTooLarge))
 			}
-			return &DecodeError{Op: req.label(), Err: err}
+			return &DecodeError{Op: req.label(), Err: err, Acted: !req.idempotent}
 		}
 		return nil
 	})

@@ -17,8 +17,11 @@ import (
 )
 
 // maxMissingKeyPages stops DistributeMissingKeys on a server that keeps
-// answering items it never accepts.
-const maxMissingKeyPages = 10000
+// answering items it never accepts, or full pages for ever: 1,000 pages
+// of 100 pairs, 100,000 (user, file) pairs in one run, then an error
+// wrapping ErrListingEndless (a sweep that stops there is done with; the
+// next one lists what is still missing).
+const maxMissingKeyPages = 1000
 
 // keyCache holds the account's unlocked private keys by key pair version
 // ("" is the preferred pair). Unlocking is serialized by sem.
@@ -289,7 +292,7 @@ func (r *keyRun) scope(ctx context.Context, q url.Values) error {
 		// Served items disappear from the list; the unserved stay in front.
 		offset += int64(unserved)
 	}
-	return nil
+	return fmt.Errorf("GET /v4/nodes/missingFileKeys: %d pages and more: %w", maxMissingKeyPages, ErrListingEndless)
 }
 
 // page wraps the keys of one page of the listing for its pairs and adds

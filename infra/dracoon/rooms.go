@@ -121,13 +121,13 @@ func (c *Client) EnsureRoomPath(ctx context.Context, parentRoomID int64, path st
 	}
 	parent, err := c.Node(ctx, parentRoomID)
 	if err != nil {
-		return Node{}, fmt.Errorf("cannot resolve room path %q: %w", path, err)
+		return Node{}, fmt.Errorf("cannot resolve room path %q: parent room %d: %w", path, parentRoomID, err)
 	}
 	if parent.Type != NodeTypeRoom {
-		return Node{}, fmt.Errorf("cannot resolve room path %q: node %d is a %s, not a room: %w", path, parentRoomID, parent.Type, ErrInvalidPath)
+		return Node{}, fmt.Errorf("cannot resolve room path %q: parent room %d is a %s, not a room: %w", path, parentRoomID, parent.Type, ErrInvalidPath)
 	}
 	if !parent.IsEncrypted {
-		return Node{}, fmt.Errorf("cannot use room path %q below room %d: %w", path, parentRoomID, ErrRoomNotEncrypted)
+		return Node{}, fmt.Errorf("cannot use room path %q below parent room %d: %w", path, parentRoomID, ErrRoomNotEncrypted)
 	}
 	cur := parent
 	for i, name := range segs {
@@ -166,7 +166,7 @@ func (c *Client) LookupRoomPath(ctx context.Context, parentRoomID int64, path st
 	}
 	cur, err := c.Node(ctx, parentRoomID)
 	if err != nil {
-		return Node{}, false, fmt.Errorf("cannot look up room path %q: %w", path, err)
+		return Node{}, false, fmt.Errorf("cannot look up room path %q: parent room %d: %w", path, parentRoomID, err)
 	}
 	for i, name := range segs {
 		cur, found, err = c.findChild(ctx, cur.ID, NodeTypeRoom, name)
@@ -285,10 +285,26 @@ func (c *Client) findChild(ctx context.Context, parent int64, typ, name string) 
 	return found, found.ID != 0, nil
 }
 
+// maxListPages bounds listNodes: a listing of more pages than this (at
+// most 500 nodes each) is taken for a server that never ends it (one that
+// misstates range.total, ignores the offset, or answers full pages for
+// ever) and fails, permanently, naming the listing.
+const maxListPages = 200
+
+// ErrListingEndless reports a paged listing that did not end within its
+// bound of pages: the server keeps answering more (a range.total that is
+// wrong, an offset ignored). Repeating cannot help.
+var ErrListingEndless = errclass.New(errclass.Permanent, "listing does not end")
+
 // listNodes pages through GET /v4/nodes with q and calls each for every
-// node until it returns false.
+// node until it returns false. It stops with an error wrapping
+// ErrListingEndless after maxListPages pages.
 func (c *Client) listNodes(ctx context.Context, q url.Values, each func(Node) bool) error {
-	for offset := int64(0); ; {
+	for offset, page := int64(0), 0; ; page++ {
+		if page >= maxListPages {
+			return fmt.Errorf("GET /v4/nodes (parent %s, filter %q): %d pages, %d nodes and more: %w",
+				q.Get("parent_id"), q.Get("filter"), page, offset, ErrListingEndless)
+		}
 		q.Set("offset", strconv.FormatInt(offset, 10))
 		var list nodeList
 		if err := c.call(ctx, &request{method: http.MethodGet, path: "/v4/nodes", query: q, idempotent: true}, &list); err != nil {

@@ -268,10 +268,15 @@ func (e *APIError) ErrorClass() errclass.Class {
 }
 
 // DecodeError reports a successful response whose body this client cannot
-// decode: most often a body cut off in transit, so it is transient.
+// decode: most often a body cut off in transit, so it is transient. When
+// the request was a write that is not safe to repeat (Acted), the server
+// accepted it (its status said so) and only the answer is lost: the class
+// is then Unknown, so that whoever repeats the work looks the result up
+// first.
 type DecodeError struct {
-	Op  string // e.g. "GET /v4/nodes"
-	Err error
+	Op    string // e.g. "GET /v4/nodes"
+	Err   error
+	Acted bool // a write, not safe to repeat, that the server accepted
 }
 
 // Error describes the operation and the decoding problem.
@@ -282,9 +287,14 @@ func (e *DecodeError) Error() string {
 // Unwrap returns the decoding error.
 func (e *DecodeError) Unwrap() error { return e.Err }
 
-// ErrorClass is errclass.Transient: a truncated or garbled body may be whole
-// the next time.
-func (e *DecodeError) ErrorClass() errclass.Class { return errclass.Transient }
+// ErrorClass is errclass.Transient (a truncated or garbled body may be
+// whole the next time), or errclass.Unknown for a write that acted.
+func (e *DecodeError) ErrorClass() errclass.Class {
+	if e.Acted {
+		return errclass.Unknown
+	}
+	return errclass.Transient
+}
 
 // Errors returned by the client. They are wrapped with context; test for them
 // with errors.Is. Each carries its class (package errclass).

@@ -3,6 +3,8 @@
 // each direction and caps the bandwidth of each connection, as a server
 // across the internet would. It runs in the calling process (relay.go), so
 // no separate process or download is needed. It is for benchmarks and tests.
+// It also injects faults (faults.go): connections reset mid-stream, answers
+// that stop flowing, and stretches in which connecting is refused.
 package netsim
 
 import (
@@ -55,7 +57,7 @@ func Start(listen, upstream string, p Profile) (*Link, error) {
 }
 
 // Addr is the host:port the link listens on.
-func (l *Link) Addr() string { return l.r.ln.Addr().String() }
+func (l *Link) Addr() string { return l.r.addr }
 
 // URL is http://Addr.
 func (l *Link) URL() string { return "http://" + l.Addr() }

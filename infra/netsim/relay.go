@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -47,16 +48,30 @@ func relayHeld(p Profile) int64 {
 
 // relay is a running proxy.
 type relay struct {
-	ln       net.Listener
+	addr     string // the address listened on, kept across refusals
 	upstream string
 	p        Profile
-	up, down atomic.Int64 // bytes delivered to the server, to the clients
+	up, down atomic.Int64  // bytes delivered to the server, to the clients
+	quit     chan struct{} // closed by close
 
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
-	wg     sync.WaitGroup
-	pool   sync.Pool
+	mu       sync.Mutex
+	ln       net.Listener
+	conns    map[trackedConn]struct{}
+	closed   bool
+	refusing bool // Refuse: nothing listens until relisten
+	faults   Faults
+	rng      *rand.Rand   // of faults; nil: none
+	forced   []connPlan   // ResetNext, StallNext: plans for the next connections that reach them
+	nforced  atomic.Int64 // len(forced), read without mu
+	counts   FaultCounts
+	wg       sync.WaitGroup
+	pool     sync.Pool
+}
+
+// trackedConn is a relayed connection: the client's side, or the server's.
+type trackedConn struct {
+	net.Conn
+	client bool
 }
 
 // startRelay listens on listen and relays every connection to upstream
@@ -66,27 +81,33 @@ func startRelay(listen, upstream string, p Profile) (*relay, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &relay{ln: ln, upstream: upstream, p: p, conns: map[net.Conn]struct{}{}}
+	r := &relay{ln: ln, addr: ln.Addr().String(), upstream: upstream, p: p, conns: map[trackedConn]struct{}{},
+		quit: make(chan struct{})}
 	r.pool.New = func() any { b := make([]byte, relayBuffer); return &b }
 	r.wg.Add(1)
-	go r.accept()
+	go r.accept(ln)
 	return r, nil
 }
 
-func (r *relay) accept() {
+// accept serves the connections of ln until it is closed (by close, or by
+// Refuse).
+func (r *relay) accept(ln net.Listener) {
 	defer r.wg.Done()
 	for {
-		c, err := r.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
+		r.mu.Lock()
+		plan := r.drawLocked()
+		r.mu.Unlock()
 		r.wg.Add(1)
-		go r.serve(c)
+		go r.serve(c, plan)
 	}
 }
 
-// track registers c for Close; false when the relay is closed.
-func (r *relay) track(c net.Conn) bool {
+// track registers c for Close and Refuse; false when the relay is closed.
+func (r *relay) track(c trackedConn) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -96,33 +117,50 @@ func (r *relay) track(c net.Conn) bool {
 	return true
 }
 
-func (r *relay) untrack(c net.Conn) {
+func (r *relay) untrack(c trackedConn) {
 	r.mu.Lock()
 	delete(r.conns, c)
 	r.mu.Unlock()
 }
 
-// serve relays one client connection, both directions, until both ended.
-func (r *relay) serve(client net.Conn) {
+// count adds one injected fault of the plan's kind.
+func (r *relay) count(plan connPlan) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if plan.stall {
+		r.counts.Stalls++
+	} else {
+		r.counts.Resets++
+	}
+}
+
+// serve relays one client connection, both directions, until both ended;
+// the answers (server to client) meet plan.
+func (r *relay) serve(client net.Conn, plan connPlan) {
 	defer r.wg.Done()
 	defer client.Close()
-	if !r.track(client) {
+	tc := trackedConn{client, true}
+	if !r.track(tc) {
 		return
 	}
-	defer r.untrack(client)
+	defer r.untrack(tc)
 	server, err := net.Dial("tcp", r.upstream)
 	if err != nil {
 		return
 	}
 	defer server.Close()
-	if !r.track(server) {
+	ts := trackedConn{server, false}
+	if !r.track(ts) {
 		return
 	}
-	defer r.untrack(server)
+	defer r.untrack(ts)
+	// gone ends when the client's side ends (it closed, or the link did):
+	// a stalled answer waits for it.
+	gone := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); r.pipe(server, client, &r.up) }()
-	go func() { defer wg.Done(); r.pipe(client, server, &r.down) }()
+	go func() { defer wg.Done(); defer close(gone); r.pipe(server, client, &r.up, none, nil, false) }()
+	go func() { defer wg.Done(); r.pipe(client, server, &r.down, plan, gone, plan.at < 0) }()
 	wg.Wait()
 }
 
@@ -136,8 +174,11 @@ type chunk struct {
 
 // pipe copies src to dst: each read leaves p.Latency after it arrived, and
 // no faster than p.Bandwidth. At the end of src it half-closes dst; on an
-// error it closes both, as a broken link would.
-func (r *relay) pipe(dst, src net.Conn, sent *atomic.Int64) {
+// error it closes both, as a broken link would. Once plan.at bytes have
+// passed it resets both connections, or (plan.stall) sends nothing more
+// until gone is closed and then closes both. With claim, a pipe without a
+// plan takes a queued one (claim) when it reaches its bytes.
+func (r *relay) pipe(dst, src net.Conn, sent *atomic.Int64, plan connPlan, gone <-chan struct{}, claim bool) {
 	queue := make(chan chunk, relayQueue)
 	held := semaphore.NewWeighted(relayHeld(r.p))
 	ctx, stop := context.WithCancel(context.Background())
@@ -168,6 +209,7 @@ func (r *relay) pipe(dst, src net.Conn, sent *atomic.Int64) {
 	defer stop()
 	var free time.Time // when the link has sent what it was given
 	failed := false
+	passed := int64(0) // bytes written to dst
 	for c := range queue {
 		if !failed {
 			at := c.due
@@ -180,8 +222,25 @@ func (r *relay) pipe(dst, src net.Conn, sent *atomic.Int64) {
 			if r.p.Bandwidth > 0 {
 				free = at.Add(time.Duration(float64(len(c.data)) / float64(r.p.Bandwidth) * float64(time.Second)))
 			}
-			n, err := dst.Write(c.data)
+			data := c.data
+			if claim && plan.at < 0 {
+				plan, _ = r.claim(passed, passed+int64(len(data)))
+			}
+			fault := plan.at >= 0 && passed+int64(len(data)) > plan.at
+			if fault {
+				data = data[:plan.at-passed]
+			}
+			n, err := dst.Write(data)
 			sent.Add(int64(n))
+			passed += int64(n)
+			if fault && err == nil {
+				r.count(plan)
+				if plan.stall {
+					<-gone
+				}
+				resetConn(dst)
+				err = errFault
+			}
 			if err != nil {
 				// Stop the reader; drain what it queued.
 				failed = true
@@ -199,12 +258,24 @@ func (r *relay) pipe(dst, src net.Conn, sent *atomic.Int64) {
 	}
 }
 
+// errFault ends a pipe whose connection met its fault.
+var errFault = errors.New("netsim: injected fault")
+
 // close stops listening, closes every relayed connection and waits for the
-// relay's goroutines.
+// relay's goroutines. Closing again does nothing.
 func (r *relay) close() error {
-	err := r.ln.Close()
 	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		r.wg.Wait()
+		return nil
+	}
+	var err error
+	if !r.refusing {
+		err = r.ln.Close()
+	}
 	r.closed = true
+	close(r.quit)
 	for c := range r.conns {
 		c.Close()
 	}

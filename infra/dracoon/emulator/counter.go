@@ -72,6 +72,9 @@ type RequestCounts struct {
 	// path, which may hold a token), the two-segment file routes by the
 	// route they were dispatched to.
 	Routes map[string]int64 `json:"routes"`
+	// Faults counts the faults injected, by kind: "reset", "status-500",
+	// "after-reset", "after-status-502", "after-delay", "cut", …
+	Faults map[string]int64 `json:"faults,omitempty"`
 }
 
 // Classes sums the counts by RouteClass.
@@ -85,10 +88,15 @@ func (c RequestCounts) Classes() map[string]int64 {
 
 // Sub returns the requests of c that were not yet in before.
 func (c RequestCounts) Sub(before RequestCounts) RequestCounts {
-	out := RequestCounts{Total: c.Total - before.Total, Routes: map[string]int64{}}
+	out := RequestCounts{Total: c.Total - before.Total, Routes: map[string]int64{}, Faults: map[string]int64{}}
 	for r, n := range c.Routes {
 		if d := n - before.Routes[r]; d != 0 {
 			out.Routes[r] = d
+		}
+	}
+	for k, n := range c.Faults {
+		if d := n - before.Faults[k]; d != 0 {
+			out.Faults[k] = d
 		}
 	}
 	return out
@@ -141,8 +149,13 @@ func (c *requestCounter) snapshot() RequestCounts {
 }
 
 // Requests returns the requests served since the server started (the
-// counter endpoint's own requests excluded).
-func (s *Server) Requests() RequestCounts { return s.counter.snapshot() }
+// counter endpoint's own requests excluded) and the faults injected into
+// them.
+func (s *Server) Requests() RequestCounts {
+	c := s.counter.snapshot()
+	c.Faults = s.faults.counts()
+	return c
+}
 
 // handleRequests is GET RequestsPath.
 func (s *Server) handleRequests(w http.ResponseWriter, _ *http.Request) {

@@ -52,6 +52,11 @@ const (
 	// AfterStatus replaces the real response by an error status (429 or 5xx)
 	// in the route's error shape.
 	AfterStatus
+	// AfterCut sends the real status, headers (with the whole body's
+	// Content-Length) and the first half of the body, then closes the
+	// connection: the answer's body is cut off midway. A response without
+	// a body is sent whole (there is nothing to cut).
+	AfterCut
 )
 
 // String names the kind as fault names and specs do.
@@ -65,6 +70,8 @@ func (a AfterFault) String() string {
 		return "after-delay"
 	case AfterStatus:
 		return "after-status"
+	case AfterCut:
+		return "cut"
 	}
 	return "after-" + strconv.Itoa(int(a))
 }
@@ -75,7 +82,7 @@ func (a AfterFault) String() string {
 // client that sends requests one after another sees the same faults on every
 // run. The number picks at most one fault from consecutive intervals, in this
 // order: ResetRate, StatusRates (by ascending status), AfterResetRate,
-// AfterDelayRate, AfterStatusRates (by ascending status).
+// AfterDelayRate, AfterStatusRates (by ascending status), CutRate.
 type Faults struct {
 	// Seed seeds the generator; zero means 1.
 	Seed int64
@@ -106,6 +113,9 @@ type Faults struct {
 	// of requests that take full effect and are then answered with that
 	// status (see AfterStatus).
 	AfterStatusRates map[int]float64
+	// CutRate is the fraction of requests that take full effect and whose
+	// answer's body is cut off midway (see AfterCut).
+	CutRate float64
 }
 
 // ParseFaults parses a comma-separated fault spec, for example
@@ -115,7 +125,8 @@ type Faults struct {
 // Faults after the handler (the request takes effect, the answer is lost):
 // after-reset=FRACTION; after-delay=FRACTION with after-delay-for=DURATION
 // (default DefaultAfterDelay); after-STATUS=FRACTION for 429 or 5xx, e.g.
-// after-502=0.01. An empty spec means no faults.
+// after-502=0.01; cut=FRACTION (the answer's body cut off midway). An empty
+// spec means no faults.
 func ParseFaults(spec string) (Faults, error) {
 	var f Faults
 	if strings.TrimSpace(spec) == "" {
@@ -144,6 +155,8 @@ func ParseFaults(spec string) (Faults, error) {
 			f.AfterDelayRate, err = strconv.ParseFloat(v, 64)
 		case "after-delay-for":
 			f.AfterDelay, err = time.ParseDuration(v)
+		case "cut":
+			f.CutRate, err = strconv.ParseFloat(v, 64)
 		default:
 			rates := &f.StatusRates
 			codeKey := k
@@ -202,6 +215,7 @@ func (f Faults) Validate() error {
 	checkRate("after-reset", f.AfterResetRate)
 	checkRate("after-delay", f.AfterDelayRate)
 	checkStatuses("after-", f.AfterStatusRates)
+	checkRate("cut", f.CutRate)
 	if total > 1 {
 		errs = append(errs, fmt.Errorf("faults: rates add up to %v > 1", total))
 	}
@@ -226,7 +240,8 @@ func sortedCodes(rates map[int]float64) []int {
 }
 
 func (f Faults) random() bool {
-	return f.ResetRate > 0 || len(f.StatusRates) > 0 || f.AfterResetRate > 0 || f.AfterDelayRate > 0 || len(f.AfterStatusRates) > 0
+	return f.ResetRate > 0 || len(f.StatusRates) > 0 || f.AfterResetRate > 0 || f.AfterDelayRate > 0 ||
+		len(f.AfterStatusRates) > 0 || f.CutRate > 0
 }
 
 // FaultRule makes the next Times requests matching Method and PathPrefix
@@ -292,9 +307,31 @@ type faultInjector struct {
 	codes      []int // StatusRates keys, sorted: the draw order
 	afterCodes []int // AfterStatusRates keys, sorted: the draw order
 
-	mu    sync.Mutex
-	rng   *rand.Rand
-	rules []FaultRule
+	mu       sync.Mutex
+	rng      *rand.Rand
+	rules    []FaultRule
+	injected map[string]int64 // by fault name (fault.name), what was injected
+}
+
+// count records one injected fault of kind name.
+func (fi *faultInjector) count(name string) {
+	fi.mu.Lock()
+	defer fi.mu.Unlock()
+	if fi.injected == nil {
+		fi.injected = map[string]int64{}
+	}
+	fi.injected[name]++
+}
+
+// counts returns a copy of the injected faults by kind.
+func (fi *faultInjector) counts() map[string]int64 {
+	fi.mu.Lock()
+	defer fi.mu.Unlock()
+	out := make(map[string]int64, len(fi.injected))
+	for k, n := range fi.injected {
+		out[k] = n
+	}
+	return out
 }
 
 func newFaultInjector(cfg Faults) *faultInjector {
@@ -372,6 +409,10 @@ func (fi *faultInjector) decide(r *http.Request) (fault, bool) {
 			return f, true
 		}
 	}
+	if take(fi.cfg.CutRate) {
+		f.after = AfterCut
+		return f, true
+	}
 	return f, f.latency > 0
 }
 
@@ -392,6 +433,8 @@ func ruleFault(rule FaultRule) fault {
 		if f.status == 0 {
 			f.status = DefaultAfterStatus
 		}
+	case AfterCut:
+		f.after, f.status, f.reset = AfterCut, 0, false
 	}
 	return f
 }
@@ -422,10 +465,17 @@ func (fi *faultInjector) middleware(log logrus.FieldLogger, next http.Handler) h
 			next.ServeHTTP(w, r)
 			return
 		}
-		log.WithFields(logrus.Fields{"fault": f.name(), "method": r.Method}).Info("injecting fault")
+		injected := func() {
+			fi.count(f.name())
+			log.WithFields(logrus.Fields{"fault": f.name(), "method": r.Method}).Info("injecting fault")
+		}
+		if f.after != AfterCut {
+			// A cut is counted once there is a body to cut (serveThenSpoil).
+			injected()
+		}
 		switch {
 		case f.after != AfterNone:
-			serveThenSpoil(w, r, f, next)
+			serveThenSpoil(w, r, f, next, injected)
 		case f.reset:
 			resetConnection(w, r)
 		default:
@@ -462,14 +512,22 @@ func drainBody(r *http.Request) bool {
 
 // serveThenSpoil runs next to completion against a buffered response, reads
 // the rest of the request body, and then loses or spoils the response as
-// f.after says.
-func serveThenSpoil(w http.ResponseWriter, r *http.Request, f fault, next http.Handler) {
-	buf := &bufferedResponse{header: http.Header{}, keepBody: f.after == AfterDelay}
+// f.after says. A cut calls cut only when the response has a body to cut.
+func serveThenSpoil(w http.ResponseWriter, r *http.Request, f fault, next http.Handler, cut func()) {
+	buf := &bufferedResponse{header: http.Header{}, keepBody: f.after == AfterDelay || f.after == AfterCut}
 	next.ServeHTTP(buf, r)
 	drained := drainBody(r)
 	switch f.after {
 	case AfterReset:
 		resetConnection(w, r)
+		return
+	case AfterCut:
+		if buf.body.Len() < 2 {
+			buf.writeTo(w, drained) // nothing to cut: the real answer
+			return
+		}
+		cut()
+		cutBody(w, buf)
 		return
 	case AfterStatus:
 		if !drained {
@@ -484,7 +542,13 @@ func serveThenSpoil(w http.ResponseWriter, r *http.Request, f fault, next http.H
 	if !sleepCtx(r.Context(), f.afterDelay) {
 		return
 	}
-	for k, v := range buf.header {
+	buf.writeTo(w, drained)
+}
+
+// writeTo sends the held-back response to w; drained false (the request
+// body was not read to its end) closes the connection after it.
+func (b *bufferedResponse) writeTo(w http.ResponseWriter, drained bool) {
+	for k, v := range b.header {
 		if k != FaultHeader {
 			w.Header()[k] = v
 		}
@@ -492,8 +556,30 @@ func serveThenSpoil(w http.ResponseWriter, r *http.Request, f fault, next http.H
 	if !drained {
 		w.Header().Set("Connection", "close")
 	}
+	w.WriteHeader(b.statusOrOK())
+	_, _ = w.Write(b.body.Bytes())
+}
+
+// cutBody sends buf's status and headers, with the Content-Length of its
+// whole body, and the first half of the body, then closes the connection
+// (an orderly close, so that what was sent arrives): the client reads a
+// body that ends early. The fault header is sent too, so that spec checks
+// skip the exchange.
+func cutBody(w http.ResponseWriter, buf *bufferedResponse) {
+	for k, v := range buf.header {
+		w.Header()[k] = v
+	}
+	w.Header().Set(FaultHeader, AfterCut.String())
+	w.Header().Set("Content-Length", strconv.Itoa(buf.body.Len()))
 	w.WriteHeader(buf.statusOrOK())
-	_, _ = w.Write(buf.body.Bytes())
+	_, _ = w.Write(buf.body.Bytes()[:buf.body.Len()/2])
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
+	conn, _, err := rc.Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	_ = conn.Close()
 }
 
 // bufferedResponse is the ResponseWriter of a handler whose answer an

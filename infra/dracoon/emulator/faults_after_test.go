@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -333,6 +334,117 @@ func TestFaults_after_spec(t *testing.T) {
 			if count[s] == 0 {
 				t.Errorf("no %d among the requests the base spec let through: %v", s, count)
 			}
+		}
+	})
+}
+
+// TestFaults_cut: a cut answer carries the real status and headers and the
+// first half of its body, then the connection closes, after the request
+// took full effect. An answer without a body is sent whole and not counted
+// as a fault. Faults are counted by kind in Requests.
+func TestFaults_cut(t *testing.T) {
+	e := newEnv(t, emulator.Config{Seed: testSeed(true), S3FinishDelay: -1})
+	svc := e.svc()
+	key := testKey("RSA-4096/AES-256-GCM", "svc")
+	data := pattern(3000, 4)
+	file := svc.uploadFile(roomRecordings, "cut-download.bin", data, 1000, &key)
+	var d struct {
+		DownloadURL string `json:"downloadUrl"`
+	}
+	svc.call(http.MethodPost, fmt.Sprintf("/api/v4/nodes/files/%d/downloads", file.ID), nil, http.StatusOK, &d)
+
+	tests := []struct {
+		name   string
+		method string
+		prefix string
+		req    func() *http.Request
+		status int
+		whole  []byte // the real answer's body, when the test knows it
+		cut    bool   // false: the answer has no body and comes whole
+		verify func(t *testing.T)
+	}{
+		{name: "room_create", method: http.MethodPost, prefix: "/api/v4/nodes/rooms",
+			req: func() *http.Request {
+				return svc.request(http.MethodPost, "/api/v4/nodes/rooms", map[string]any{"name": "cut-room", "parentId": roomRecordings})
+			},
+			status: http.StatusCreated, cut: true,
+			verify: func(t *testing.T) {
+				var list nodeList
+				svc.call(http.MethodGet, fmt.Sprintf("/api/v4/nodes?parent_id=%d&filter=name:eq:cut-room", roomRecordings), nil, http.StatusOK, &list)
+				if list.Range.Total != 1 {
+					t.Fatalf("room not created: %+v", list)
+				}
+			}},
+		{name: "download", method: http.MethodGet, prefix: "/api/v4/downloads/",
+			req: func() *http.Request {
+				req, _ := http.NewRequest(http.MethodGet, d.DownloadURL, nil)
+				return req
+			},
+			status: http.StatusOK, whole: data, cut: true, verify: func(*testing.T) {}},
+		{name: "s3_complete_without_body", method: http.MethodPut, prefix: "/api/v4/nodes/files/uploads/",
+			req: func() *http.Request {
+				ch := svc.createChannel(roomRecordings, "cut-s3.bin", 4, true)
+				urls := svc.s3URLs(ch.UploadID, 4, 1, 1)
+				_, etag, _ := putPart(t, urls.URLs[0].URL, []byte("abcd"), 4)
+				return svc.request(http.MethodPut, "/api/v4/nodes/files/uploads/"+ch.UploadID+"/s3",
+					map[string]any{"parts": []map[string]any{{"partNumber": 1, "partEtag": etag}}, "fileKey": key})
+			},
+			status: http.StatusAccepted, verify: func(*testing.T) {}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req := tc.req()
+			before := e.Emu.Requests().Faults["cut"]
+			e.Emu.InjectFault(emulator.FaultRule{Method: tc.method, PathPrefix: tc.prefix, After: emulator.AfterCut})
+			got := send(oneShot(10*time.Second), req)
+			counted := e.Emu.Requests().Faults["cut"] - before
+			if got.status != tc.status {
+				t.Fatalf("status %d (%v), want %d", got.status, got.err, tc.status)
+			}
+			switch {
+			case tc.cut:
+				if !errors.Is(got.err, io.ErrUnexpectedEOF) || got.header.Get(emulator.FaultHeader) != "cut" {
+					t.Fatalf("body %d bytes, error %v, fault %q; want a body cut off", len(got.body), got.err, got.header.Get(emulator.FaultHeader))
+				}
+				if full := got.header.Get("Content-Length"); full == "" || full == strconv.Itoa(len(got.body)) || len(got.body) == 0 {
+					t.Fatalf("got %d bytes of Content-Length %s", len(got.body), full)
+				}
+				if tc.whole != nil && !bytes.HasPrefix(tc.whole, got.body) {
+					t.Fatal("the cut body is not the start of the real one")
+				}
+				if counted != 1 {
+					t.Errorf("%d cuts counted, want 1", counted)
+				}
+			default:
+				if got.err != nil || len(got.body) != 0 || got.header.Get(emulator.FaultHeader) != "" || counted != 0 {
+					t.Fatalf("error %v, body %q, fault %q, %d counted; want the whole empty answer, not counted",
+						got.err, got.body, got.header.Get(emulator.FaultHeader), counted)
+				}
+			}
+			tc.verify(t)
+		})
+	}
+
+	t.Run("spec", func(t *testing.T) {
+		faults, err := emulator.ParseFaults("seed=3,cut=1,paths=/api/v4/nodes/rooms")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := newEnv(t, emulator.Config{Faults: faults})
+		svc := e.svc()
+		for i := range 3 {
+			got := send(oneShot(5*time.Second), svc.request(http.MethodPost, "/api/v4/nodes/rooms", map[string]any{"name": fmt.Sprintf("cut-%d", i), "parentId": roomRecordings}))
+			if !errors.Is(got.err, io.ErrUnexpectedEOF) {
+				t.Fatalf("room %d: %d %v, want a cut body", i, got.status, got.err)
+			}
+		}
+		var list nodeList
+		svc.call(http.MethodGet, fmt.Sprintf("/api/v4/nodes?parent_id=%d&filter=name:cn:cut-", roomRecordings), nil, http.StatusOK, &list)
+		if list.Range.Total != 3 {
+			t.Fatalf("%d rooms created, want 3", list.Range.Total)
+		}
+		if got := e.Emu.Requests().Faults; got["cut"] != 3 || len(got) != 1 {
+			t.Fatalf("faults counted %v, want 3 cuts", got)
 		}
 	})
 }

@@ -34,6 +34,8 @@ func TestParseFaults(t *testing.T) {
 		{name: "after_kinds", spec: "seed=5,after-reset=0.1,after-502=0.05,after-429=0.05,after-delay=0.1,after-delay-for=90s,reset=0.1,paths=/emulator-s3/",
 			want: emulator.Faults{Seed: 5, ResetRate: 0.1, PathPrefixes: []string{"/emulator-s3/"}, AfterResetRate: 0.1,
 				AfterStatusRates: map[int]float64{502: 0.05, 429: 0.05}, AfterDelayRate: 0.1, AfterDelay: 90 * time.Second}},
+		{name: "cut", spec: "seed=2,cut=0.1,500=0.05", want: emulator.Faults{Seed: 2, CutRate: 0.1, StatusRates: map[int]float64{500: 0.05}}},
+		{name: "cut_sum_above_one", spec: "cut=0.6,reset=0.6", wantErr: "add up"},
 		{name: "after_not_an_error_status", spec: "after-404=0.1", wantErr: "after-status 404 is not 429 or 5xx"},
 		{name: "after_unknown_key", spec: "after-everything=0.1", wantErr: "unknown key"},
 		{name: "after_sum_above_one", spec: "500=0.5,after-reset=0.3,after-502=0.3", wantErr: "add up"},
