@@ -141,7 +141,7 @@ func TestRun_configuration_faults(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			queue, _ := tr.Input(pipeline.StageParse)
+			queue := tr.InboundQueue()
 			for i := range configFaultJobs {
 				if err := pub.Publish(queue, message.NewMessage(watermill.NewUUID(), job(i))); err != nil {
 					t.Fatal(err)
