@@ -53,7 +53,7 @@ fuzz: ## Run each fuzz target (the job parser, the expiration grammar, the room 
 
 reliability: ## The reliability suite at full length on the local stack: 30 SIGKILLs over 64 MiB recordings, SIGTERM drains, malformed messages, secrets, DRACOON and S3 faults over 16 jobs a mode, configuration faults, endless listings
 	@$(WITH_STACK) RS_KILL_COUNT=$${RS_KILL_COUNT:-30} RS_KILL_SIZE_MIB=$${RS_KILL_SIZE_MIB:-64} RS_FAULT_JOBS=$${RS_FAULT_JOBS:-16} \
-		$(GO) test -count=1 -v -timeout 45m -run 'TestRun_SIGKILL_suite|TestRun_SIGTERM|TestTransferCommand_no_secrets|TestParse_malformed|TestParseJob_malformed|TestE2E_DRACOON_faults|TestE2E_S3_faults|TestRun_configuration_faults|TestListings_end|TestCutAnswer' . ./pipeline ./messages ./infra/dracoon
+		$(GO) test -count=1 -v -timeout 45m -run 'TestRun_SIGKILL_suite|TestRun_SIGTERM|TestTransferCommand_no_secrets|TestRun_no_secrets|TestParse_malformed|TestParseJob_malformed|TestE2E_DRACOON_faults|TestE2E_S3_faults|TestRun_configuration_faults|TestListings_end|TestCutAnswer' . ./pipeline ./messages ./infra/dracoon
 
 demo: build ## Run the main job end to end on the local stack (starts and stops it)
 	@$(WITH_STACK) ./$(BIN) demo

@@ -174,8 +174,15 @@ func (f *runFixture) gone(key string) bool {
 	return false
 }
 
-// send sends a job for key to rooms, as a producer would.
+// send sends a job of the fixture's instance for key to rooms, as a
+// producer would.
 func (f *runFixture) send(meetingID int, key string, rooms ...string) {
+	f.t.Helper()
+	f.sendTo(fixtureDomain, meetingID, key, rooms...)
+}
+
+// sendTo sends a job of instance domain for key to rooms.
+func (f *runFixture) sendTo(domain string, meetingID int, key string, rooms ...string) {
 	f.t.Helper()
 	var targets []any
 	for _, r := range rooms {
@@ -185,7 +192,7 @@ func (f *runFixture) send(meetingID int, key string, rooms ...string) {
 		"storage": map[string]any{"type": "dracoon", "extra": map[string]any{"aws.s3": map[string]any{"bucket": f.bucket, "keys": key},
 			"dracoon": map[string]any{"targets": targets}}},
 		"meeting":  map[string]any{"id": meetingID, "date": "2026-12-03T10:00:00Z", "user": map[string]any{"email": "host@example.com"}},
-		"instance": map[string]any{"domain": fixtureDomain},
+		"instance": map[string]any{"domain": domain},
 	})
 	pub, err := f.tr.InboundPublisher()
 	if err != nil {

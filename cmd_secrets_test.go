@@ -4,15 +4,23 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/recording-storage/recording-storage/infra/awsclient/awstest"
+	"github.com/recording-storage/recording-storage/infra/dracoon/emulator/emulatortest"
+	"github.com/recording-storage/recording-storage/infra/netsim"
+	"github.com/recording-storage/recording-storage/pipeline"
 )
 
 // leaks are what must never show in logs or output: the local instances'
@@ -68,3 +76,106 @@ func TestTransferCommand_no_secrets_at_trace(t *testing.T) {
 		}
 	}
 }
+
+// wrongPassword is the DRACOON password of the instance whose login is
+// refused in TestRun_no_secrets_at_trace: it must not show either.
+const wrongPassword = "rs-wrong-password-7f3a"
+
+// TestRun_no_secrets_at_trace runs the pipeline as a process (`run`, aws
+// transport) at trace level, Watermill's debug and trace entries
+// included, with one job that succeeds and one of an instance whose
+// DRACOON password is refused (poisoned: its reason names the login), and
+// fails if a secret, a token or a secret URL appears in the log, the
+// poisoned message, /healthcheck, /readyz, /metrics, or the output of the
+// poison, topology and iam-policy commands.
+func TestRun_no_secrets_at_trace(t *testing.T) {
+	addr, err := netsim.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newRunFixture(t, 0, map[string]string{"RS_LOGGER_LEVEL": "trace", "RS_HTTP_LISTEN": addr,
+		"RS_SHARER_INSTANCES": fixtureDomain + ",refused.recording-storage.test"})
+	acct := func(password string) map[string]any {
+		return map[string]any{"baseUrl": f.emu.URL, "login": emulatortest.ServiceLogin, "password": password,
+			"encryptionPassword": emulatortest.ServiceEncryptionPassword, "clientId": emulatortest.ClientID,
+			"clientSecret": emulatortest.ClientSecret, "parentRoomId": emulatortest.ParentRoomID}
+	}
+	raw, _ := json.Marshal(map[string]any{
+		fixtureDomain:                    map[string]any{"storage": "dracoon", "dracoon": acct(emulatortest.ServicePassword)},
+		"refused.recording-storage.test": map[string]any{"storage": "dracoon", "dracoon": acct(wrongPassword)},
+	})
+	if err := os.WriteFile(f.instances, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	room := fmt.Sprintf("secrets-run-%s", f.id)
+	sum, _ := f.put("secrets/run.mp4", 6<<20+3)
+	f.put("secrets/refused.mp4", 1000)
+	f.send(7101, "secrets/run.mp4", room)
+	f.sendTo("refused.recording-storage.test", 7102, "secrets/refused.mp4", room)
+	cmd, stderr := f.start()
+
+	svc := f.service()
+	var poisoned []pipeline.PoisonMessage
+	deadline := time.Now().Add(2 * time.Minute)
+	for done := false; !done; {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 2 minutes: poisoned %+v; log:\n%s", poisoned, tail(stderr.String(), 3000))
+		}
+		time.Sleep(time.Second)
+		files, _ := f.roomFiles(svc, room, "run.mp4")
+		poisoned = f.poisoned()
+		done = len(files) == 1 && f.decrypts(svc, files[0].ID, sum) && len(poisoned) == 1
+	}
+	if !strings.Contains(poisoned[0].Reason, "login") {
+		t.Errorf("poisoned %+v, want the refused login's", poisoned[0])
+	}
+	texts := map[string]string{}
+	for _, path := range []string{"/healthcheck", "/readyz", "/metrics"} {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		texts[path] = string(b)
+	}
+	if !strings.Contains(texts["/healthcheck"], "dracoon_error") {
+		t.Errorf("/healthcheck does not name DRACOON: %s", texts["/healthcheck"])
+	}
+	pm, _ := json.Marshal(poisoned)
+	texts["poisoned message"] = string(pm)
+	for k, v := range f.env {
+		t.Setenv(k, v)
+	}
+	for _, args := range [][]string{{"poison", "list", "--json"}, {"poison", "show", poisoned[0].ID}, {"topology", "--json"},
+		{"iam-policy", "--stages", "parse,resolve,rooms,transfer,share,sweep"}} {
+		code, out, errOut := run(t, args...)
+		if code != 0 {
+			t.Errorf("%v: exit %d: %s", args, code, errOut)
+		}
+		texts[strings.Join(args[:2], " ")] = out + errOut
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	texts["log"] = stderr.String()
+	if !strings.Contains(texts["log"], `"level":"trace"`) || !strings.Contains(texts["log"], "message_uuid") {
+		t.Fatalf("no trace entries of Watermill's: the test does not see the verbose log:\n%s", tail(texts["log"], 2000))
+	}
+	wrong := regexp.MustCompile(wrongPassword)
+	for name, text := range texts {
+		for _, l := range append(leaks, struct {
+			name string
+			re   *regexp.Regexp
+		}{"refused password", wrong}) {
+			if m := l.re.FindString(text); m != "" {
+				i := strings.Index(text, m)
+				t.Errorf("the %s shows a %s: …%s…", name, l.name, text[max(0, i-120):min(len(text), i+60)])
+			}
+		}
+	}
+}
+
+// tail returns the last n bytes of s.
+func tail(s string, n int) string { return s[max(0, len(s)-n):] }
