@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -327,11 +328,10 @@ func (fi *faultInjector) count(name string) {
 func (fi *faultInjector) counts() map[string]int64 {
 	fi.mu.Lock()
 	defer fi.mu.Unlock()
-	out := make(map[string]int64, len(fi.injected))
-	for k, n := range fi.injected {
-		out[k] = n
+	if fi.injected == nil {
+		return map[string]int64{}
 	}
-	return out
+	return maps.Clone(fi.injected)
 }
 
 func newFaultInjector(cfg Faults) *faultInjector {

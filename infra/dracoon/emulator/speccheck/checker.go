@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
@@ -104,11 +105,10 @@ func (c *Checker) Checked() int {
 func (c *Checker) Skipped() map[string]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[string]int, len(c.skipped))
-	for k, v := range c.skipped {
-		out[k] = v
+	if c.skipped == nil {
+		return map[string]int{}
 	}
-	return out
+	return maps.Clone(c.skipped)
 }
 
 // Verify reports every violation as a test error.
