@@ -37,16 +37,17 @@ func TestRun_SIGKILL_suite(t *testing.T) {
 	f.inject(emulator.FaultRule{Method: "POST", PathPrefix: "/api/v4/nodes/rooms", Latency: 250 * time.Millisecond, Times: 1 << 30})
 	f.inject(emulator.FaultRule{Method: "GET", PathPrefix: "/api/v4/nodes", Latency: 50 * time.Millisecond, Times: 1 << 30})
 	type job struct {
-		key   string
-		sum   [32]byte
-		stamp messages.Stamp
-		rooms []string
+		key     string
+		meeting int // its file names hold "_<meeting>_"
+		sum     [32]byte
+		stamp   messages.Stamp
+		rooms   []string
 	}
 	var jobs []job
 	sizes := []int{0, 200 << 10, 5<<20 + 7, largest<<20 + 3}
 	for i := range kills {
 		size := sizes[i%len(sizes)]
-		j := job{key: fmt.Sprintf("kill/%d.mp4", i), rooms: []string{fmt.Sprintf("kill-%s/%d/a", f.id, i), fmt.Sprintf("kill-%s/%d/b", f.id, i)}}
+		j := job{key: fmt.Sprintf("kill/%d.mp4", i), meeting: 7000 + i, rooms: []string{fmt.Sprintf("kill-%s/%d/a", f.id, i), fmt.Sprintf("kill-%s/%d/b", f.id, i)}}
 		var etag string
 		j.sum, etag = f.put(j.key, size)
 		j.stamp = messages.StampOf(f.bucket, j.key, etag, "")
@@ -56,7 +57,7 @@ func TestRun_SIGKILL_suite(t *testing.T) {
 	// holds reports whether every room of j holds a copy of its version.
 	holds := func(j job) bool {
 		for _, room := range j.rooms {
-			files, err := f.roomFiles(svc, room, "_700")
+			files, err := f.roomFiles(svc, room, fmt.Sprintf("_%d_", j.meeting))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -82,7 +83,7 @@ func TestRun_SIGKILL_suite(t *testing.T) {
 		}
 		// One more job before each start, so that every run has work of
 		// every stage in flight.
-		f.send(7000+k-1, jobs[k-1].key, jobs[k-1].rooms...)
+		f.send(jobs[k-1].meeting, jobs[k-1].key, jobs[k-1].rooms...)
 		cmd, stderr := f.start()
 		time.Sleep(delays[rng.IntN(len(delays))] + time.Duration(rng.IntN(500))*time.Millisecond)
 		if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil {
@@ -116,7 +117,7 @@ func TestRun_SIGKILL_suite(t *testing.T) {
 			time.Sleep(500 * time.Millisecond)
 		}
 		for _, room := range j.rooms {
-			files, err := f.roomFiles(svc, room, "_700")
+			files, err := f.roomFiles(svc, room, fmt.Sprintf("_%d_", j.meeting))
 			if err != nil {
 				t.Fatal(err)
 			}
