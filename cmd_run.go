@@ -47,12 +47,13 @@ func runRun(ctx context.Context, args []string, s stdio) int {
 
 // serve runs the stages and the HTTP server until ctx is done.
 func serve(ctx context.Context, env *env, stages []string) error {
+	domains := setup.SweepInstances(env.cfg.Sharer, env.instances)
 	svc, err := pipeline.New(ctx, pipeline.Options{Config: env.cfg, Stages: stages, Steps: env.steps,
-		Instances: setup.SweepInstances(env.cfg.Sharer, env.instances), Registry: env.registry, Logger: env.log})
+		Instances: domains, Registry: env.registry, Logger: env.log})
 	if err != nil {
 		return err
 	}
-	hs, err := httpserver.New(httpserver.Config{Listen: env.cfg.HTTP.Listen, Checks: healthChecks(env, svc),
+	hs, err := httpserver.New(httpserver.Config{Listen: env.cfg.HTTP.Listen, Checks: healthChecks(env, svc, domains),
 		Registry: env.registry, Logger: env.log})
 	if err != nil {
 		_ = svc.Close()
@@ -82,8 +83,8 @@ func serve(ctx context.Context, env *env, stages []string) error {
 // pipeline.Service.StageChecks), then <component>_error for what those
 // stages depend on (conf.StageDecl.Needs), and nothing else: the queues or
 // topics (pipeline.Service.TransportChecks), S3, the instance
-// configuration and the DRACOON accounts.
-func healthChecks(env *env, svc *pipeline.Service) []httpserver.Check {
+// configuration and the DRACOON accounts of the instances domains lists.
+func healthChecks(env *env, svc *pipeline.Service, domains func(context.Context) ([]string, error)) []httpserver.Check {
 	checks := svc.StageChecks()
 	stages := svc.Stages()
 	checks = append(checks, svc.TransportChecks()...)
@@ -92,25 +93,25 @@ func healthChecks(env *env, svc *pipeline.Service) []httpserver.Check {
 	}
 	if env.needs[conf.NeedInstances] {
 		checks = append(checks, httpserver.Check{Name: "configurator_error", Func: func(ctx context.Context) error {
-			domains, err := setup.SweepInstances(env.cfg.Sharer, env.instances)(ctx)
+			list, err := domains(ctx)
 			if err != nil && !slices.Contains(stages, conf.StageSweep) {
 				return nil // no domain to ask for; only the sweep needs the list
 			}
-			if err != nil || len(domains) == 0 {
+			if err != nil || len(list) == 0 {
 				return err
 			}
-			_, err = env.instances.Instance(ctx, domains[0])
+			_, err = env.instances.Instance(ctx, list[0])
 			return err
 		}})
 	}
 	if env.needs[conf.NeedDracoon] {
 		checks = append(checks, httpserver.Check{Name: "dracoon_error", Func: func(ctx context.Context) error {
-			domains, err := setup.SweepInstances(env.cfg.Sharer, env.instances)(ctx)
+			list, err := domains(ctx)
 			if err != nil {
 				return nil // reported by configurator_error
 			}
 			var errs []error
-			for _, d := range domains {
+			for _, d := range list {
 				if err := env.steps.CheckInstance(ctx, d); err != nil {
 					errs = append(errs, fmt.Errorf("instance %s: %w", d, err))
 				}

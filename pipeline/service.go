@@ -355,11 +355,10 @@ func (s *Service) TransportChecks() []httpserver.Check {
 	if s.opts.Config.Stages.Transport != conf.TransportAWS {
 		return nil
 	}
-	topo := NewTopology(s.opts.Config)
 	readsQueues := false
 	for _, st := range s.stages {
-		io, _ := topo.Stage(st)
-		readsQueues = readsQueues || len(io.Queues) > 0
+		d, _ := conf.LookupStage(st)
+		readsQueues = readsQueues || d.Handles()
 	}
 	if readsQueues {
 		return []httpserver.Check{{Name: "sqs_error", Func: func(ctx context.Context) error {

@@ -96,10 +96,7 @@ func NewTopology(cfg conf.Config) Topology {
 	}
 	for _, d := range conf.StageTable() {
 		io := StageIO{Stage: d.Name, Queues: []string{}, Subscribes: []string{}, Payloads: []string{},
-			Workers: d.Workers(s), Health: d.Health(), Needs: slices.Clone(d.Needs)}
-		if io.Needs == nil {
-			io.Needs = []conf.Dependency{}
-		}
+			Workers: d.Workers(s), Health: d.Health(), Needs: append([]conf.Dependency{}, d.Needs...)}
 		for _, in := range d.Inputs {
 			io.Payloads = append(io.Payloads, messages.Label(in.Payload))
 			if in.Inbound {
