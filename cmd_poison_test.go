@@ -48,14 +48,7 @@ func TestPoisonCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := pipeline.NewTransport(context.Background(), cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
-	if err := tr.Setup(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	tr := setUpTransport(t, cfg)
 	pub, err := tr.InboundPublisher()
 	if err != nil {
 		t.Fatal(err)

@@ -103,13 +103,7 @@ func newRunFixture(t *testing.T, latency time.Duration, env map[string]string) *
 		t.Fatal(err)
 	}
 	// The queues exist before a job is sent, as after a first start.
-	if f.tr, err = pipeline.NewTransport(context.Background(), f.cfg, nil); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = f.tr.Close() })
-	if err := f.tr.Setup(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	f.tr = setUpTransport(t, f.cfg)
 	return f
 }
 

@@ -38,6 +38,21 @@ func stackEnv(t *testing.T) string {
 	return addr
 }
 
+// setUpTransport returns the transport of cfg, its topics and queues
+// created, closed when the test ends.
+func setUpTransport(t *testing.T, cfg conf.Config) *pipeline.Transport {
+	t.Helper()
+	tr, err := pipeline.NewTransport(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tr.Close() })
+	if err := tr.Setup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
 // startRun runs `run` with args until the test ends; it fails the test if
 // run stops before.
 func startRun(t *testing.T, args ...string) {
@@ -159,14 +174,7 @@ func TestRun_create_resources_false(t *testing.T) {
 	}
 
 	cfg.Stages.CreateResources = true
-	tr, err := pipeline.NewTransport(context.Background(), cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
-	if err := tr.Setup(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	setUpTransport(t, cfg)
 	t.Setenv("RS_SHARER_INSTANCES", "none.test") // no DRACOON of the stack to check
 	startRun(t, "--stages", "rooms")
 	if code, body := getUntil(t, addr, "/livez", http.StatusOK); code != http.StatusOK {

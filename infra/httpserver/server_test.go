@@ -164,17 +164,23 @@ func TestHealthcheck_results(t *testing.T) {
 	}
 }
 
-func TestHealthcheck_starting_until_first_round(t *testing.T) {
-	t.Parallel()
-	release := make(chan struct{})
-	s := start(t, httpserver.Config{Checks: []httpserver.Check{{Name: "sqs_error", Func: func(ctx context.Context) error {
+// blockedUntil is an sqs_error check that passes once release is closed
+// and until then blocks (up to its context's end).
+func blockedUntil(release <-chan struct{}) httpserver.Check {
+	return httpserver.Check{Name: "sqs_error", Func: func(ctx context.Context) error {
 		select {
 		case <-release:
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-	}}}, CheckTimeout: time.Minute})
+	}}
+}
+
+func TestHealthcheck_starting_until_first_round(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	s := start(t, httpserver.Config{Checks: []httpserver.Check{blockedUntil(release)}, CheckTimeout: time.Minute})
 
 	for range 3 {
 		if got, want := getHealth(t, s.url), errOf("starting"); !equal(got, want) {
@@ -623,14 +629,7 @@ func TestProbes(t *testing.T) {
 func TestProbes_starting(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})
-	s := start(t, httpserver.Config{Checks: []httpserver.Check{{Name: "sqs_error", Func: func(ctx context.Context) error {
-		select {
-		case <-release:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}}}, CheckTimeout: time.Minute})
+	s := start(t, httpserver.Config{Checks: []httpserver.Check{blockedUntil(release)}, CheckTimeout: time.Minute})
 	defer close(release)
 	if code, _ := getProbe(t, s.url, "/livez"); code != 200 {
 		t.Errorf("/livez while starting = %d, want 200", code)
